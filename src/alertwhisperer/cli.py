@@ -1,0 +1,209 @@
+"""The ``alertwhisperer`` command: serve, migrate, create-admin, import, company rotate-key, audit verify."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from alertwhisperer.clock import SystemClock
+from alertwhisperer.config import Settings, UnsafeConfigurationError
+from alertwhisperer.db import make_engine, make_sessionmaker
+from alertwhisperer.errors import DomainError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Alert Whisperer")
+company_app = typer.Typer(no_args_is_help=True, help="Company operations")
+audit_app = typer.Typer(no_args_is_help=True, help="Audit log operations")
+user_app = typer.Typer(no_args_is_help=True, help="User operations")
+app.add_typer(company_app, name="company")
+app.add_typer(audit_app, name="audit")
+app.add_typer(user_app, name="user")
+
+T = TypeVar("T")
+DbOption = Annotated[str | None, typer.Option("--db", help="database URL (default: settings)")]
+
+
+def _settings(db: str | None = None) -> Settings:
+    kwargs: dict[str, Any] = {"database_url": db} if db else {}
+    return Settings(**kwargs).resolve_secret()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _run_in_session(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Migrate, then run fn in one transaction (committed when it returns)."""
+    from alertwhisperer import migrate
+
+    migrate.upgrade(settings)
+
+    async def go() -> T:
+        engine = make_engine(settings.db_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                result = await fn(session)
+                await session.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(go())
+    except DomainError as exc:
+        _fail(exc.message)
+        raise  # unreachable
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
+          port: Annotated[int | None, typer.Option(help="port")] = None,
+          db: DbOption = None) -> None:
+    """Migrate, seed demo data on first run (demo mode), and serve the console and API."""
+    import uvicorn
+
+    from alertwhisperer import migrate
+    from alertwhisperer.demo import seed_demo
+    from alertwhisperer.main import create_app
+    from alertwhisperer.ops.logging import configure_logging
+
+    settings = _settings(db)
+    if host:
+        settings.host = host
+    if port:
+        settings.port = port
+    try:
+        settings.check_production()
+    except UnsafeConfigurationError as exc:
+        _fail(str(exc), 2)
+    configure_logging(settings.log_level, settings.log_json)
+    migrate.upgrade(settings)
+    if settings.demo:
+        info = _run_in_session(settings, lambda s: seed_demo(s, settings=settings, clock=SystemClock()))
+        if info:
+            typer.secho(f"\n  Alert Whisperer demo: {settings.base_url}\n  log in as {info.email} / "
+                        f"{info.password}\n  (technicians and company admins share the password; "
+                        "see README)\n", fg=typer.colors.GREEN, err=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+                proxy_headers=True, forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+
+
+@app.command()
+def migrate(db: DbOption = None, revision: str = "head") -> None:
+    """Apply database migrations (SQLite or PostgreSQL)."""
+    from alertwhisperer import migrate as m
+
+    settings = _settings(db)
+    m.upgrade(settings, revision)
+    typer.echo(f"database migrated to {revision}")
+
+
+@app.command("create-admin")
+def create_admin(email: Annotated[str, typer.Option(prompt=True)],
+                 name: Annotated[str, typer.Option(prompt=True)] = "MSP Admin",
+                 password: Annotated[str | None, typer.Option(
+                     help="prompted when omitted; or set ALERTWHISPERER_ADMIN_PASSWORD")] = None,
+                 db: DbOption = None) -> None:
+    """Create an MSP admin (the first admin outside demo mode)."""
+    from alertwhisperer.auth.principal import Role
+    from alertwhisperer.auth.schemas import UserCreate
+    from alertwhisperer.auth.users import create_user
+
+    password = password or os.environ.get("ALERTWHISPERER_ADMIN_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            _fail("no password: pass --password or set ALERTWHISPERER_ADMIN_PASSWORD")
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Repeat password: "):
+            _fail("passwords differ")
+    settings = _settings(db)
+    try:
+        data = UserCreate(email=email, name=name, role=Role.MSP_ADMIN, password=password)
+    except ValueError as exc:
+        _fail(str(exc))
+        raise
+    user = _run_in_session(settings, lambda s: create_user(s, actor=None, settings=settings,
+                                                           clock=SystemClock(), data=data))
+    typer.echo(f"created MSP admin {user[0].email}")
+
+
+@app.command("import")
+def import_cmd(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+               keys_out: Annotated[Path | None, typer.Option("--keys-out",
+                                                             help="write new API keys as JSON")] = None,
+               db: DbOption = None) -> None:
+    """Import companies and assets from JSON (idempotent upsert by slug and asset name)."""
+    from alertwhisperer.tenants.importer import import_tenants
+
+    try:
+        data = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        _fail(f"{file} is not valid JSON: {exc}")
+    settings = _settings(db)
+    report = _run_in_session(settings, lambda s: import_tenants(s, clock=SystemClock(), data=data))
+    typer.echo(report.summary())
+    for slug, key in report.api_keys.items():
+        typer.echo(f"  new company {slug}: API key {key}  (shown once)")
+    if keys_out is not None:
+        fd = os.open(keys_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(report.api_keys, fh, indent=2)
+        typer.echo(f"API keys written to {keys_out}")
+
+
+@company_app.command("rotate-key")
+def rotate_key(slug: str, db: DbOption = None) -> None:
+    """Regenerate a company's API key and print it once; the old key stops working."""
+    from sqlalchemy import select
+
+    from alertwhisperer.errors import NotFound
+    from alertwhisperer.tenants.models import Company
+    from alertwhisperer.tenants.service import regenerate_api_key
+
+    async def go(session: AsyncSession) -> str:
+        company = (await session.execute(select(Company).where(Company.slug == slug))).scalar_one_or_none()
+        if company is None:
+            raise NotFound(f"no company with slug {slug!r}")
+        _, key = await regenerate_api_key(session, actor=None, clock=SystemClock(), company_id=company.id)
+        return key
+
+    key = _run_in_session(_settings(db), go)
+    typer.echo(f"new API key for {slug}: {key}  (shown once; the old key no longer works)")
+
+
+@audit_app.command("verify")
+def audit_verify(db: DbOption = None) -> None:
+    """Verify the audit log's hash chain; exit 1 naming the first broken entry."""
+    from alertwhisperer.audit.service import verify_chain
+
+    report = _run_in_session(_settings(db), verify_chain)
+    if report.ok:
+        typer.echo(f"audit chain intact: {report.checked} entries verified")
+        return
+    _fail(f"audit chain BROKEN at entry {report.first_broken_seq}: {report.problem} "
+          f"({report.checked} entries before it verified)")
+
+
+@user_app.command("set-password")
+def set_password(email: str, password: Annotated[str | None, typer.Option()] = None, db: DbOption = None) -> None:
+    """Set a user's password (revokes their sessions)."""
+    from alertwhisperer.auth.users import set_password as do_set
+
+    password = password or getpass.getpass("New password: ")
+    settings = _settings(db)
+    _run_in_session(settings, lambda s: do_set(s, settings=settings, clock=SystemClock(), email=email,
+                                               password=password))
+    typer.echo(f"password set for {email}; their sessions were revoked")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,98 @@
+"""create_app(settings) and the lifespan: engine, migrations check, hub, demo seed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from alertwhisperer import __version__
+from alertwhisperer.audit.api import router as audit_router
+from alertwhisperer.auth.api import router as auth_router
+from alertwhisperer.auth.cookies import RefreshedCookiesMiddleware
+from alertwhisperer.auth.users_api import router as users_router
+from alertwhisperer.clock import Clock, SystemClock
+from alertwhisperer.config import Settings
+from alertwhisperer.db import make_engine, make_sessionmaker
+from alertwhisperer.errors import DomainError, Invalid, Throttled
+from alertwhisperer.ops.api import router as ops_router
+from alertwhisperer.ops.middleware import Metrics, RequestMiddleware
+from alertwhisperer.realtime.api import router as realtime_router
+from alertwhisperer.realtime.hub import make_hub
+from alertwhisperer.tenants.api import router as tenants_router
+
+log = structlog.get_logger(__name__)
+
+
+def _error_body(exc: DomainError) -> dict[str, object]:
+    body: dict[str, object] = {"error": exc.code, "message": exc.message}
+    if isinstance(exc, Invalid) and exc.field:
+        body["field"] = exc.field
+    if exc.details is not None:
+        body["details"] = exc.details
+    return body
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    from alertwhisperer.web.errors import wants_html, html_error
+
+    if wants_html(request):
+        return html_error(request, exc)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
+    if exc.status_code == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    return JSONResponse(_error_body(exc), status_code=exc.status_code, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+        problems.append({"field": loc or None, "message": err.get("msg", "invalid")})
+    summary = "; ".join(f"{p['field']}: {p['message']}" if p["field"] else str(p["message"]) for p in problems)
+    return JSONResponse({"error": "invalid", "message": summary or "invalid request", "problems": problems},
+                        status_code=422)
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    settings.resolve_secret()
+    settings.check_production()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.db_url)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        hub = make_hub(settings.redis_url)
+        await hub.start()
+        app.state.hub = hub
+        log.info("app.started", version=__version__, env=settings.env,
+                 database=settings.db_url.split("://")[0])
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await engine.dispose()
+
+    app = FastAPI(title="Alert Whisperer", version=__version__, lifespan=lifespan,
+                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.metrics = metrics
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for router in (ops_router, auth_router, users_router, tenants_router, audit_router, realtime_router):
+        app.include_router(router)
+    from alertwhisperer.web import mount_web
+
+    mount_web(app)
+    app.add_middleware(RefreshedCookiesMiddleware, settings=settings)
+    app.add_middleware(RequestMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,142 @@
+"""One hub for tenant-scoped live events: in-process by default, Redis pub/sub when configured."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from alertwhisperer.auth.principal import Principal
+
+log = structlog.get_logger(__name__)
+
+QUEUE_SIZE = 1000
+CHANNEL = "alertwhisperer:events"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    company_id: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    def visible_to(self, principal: Principal) -> bool:
+        """Company events go to users who see that company; MSP-wide events to MSP admins only."""
+        if self.company_id is None:
+            return principal.is_msp_admin
+        return principal.sees_company(self.company_id)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+
+class Hub(Protocol):
+    async def publish(self, event: Event) -> None: ...
+    def subscribe(self) -> AsyncIterator[Event]: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class LocalHub:
+    """Fan-out to the subscribers of this process. A slow subscriber drops its oldest events."""
+
+    def __init__(self) -> None:
+        self._queues: set[asyncio.Queue[Event]] = set()
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self._queues.clear()
+
+    async def publish(self, event: Event) -> None:
+        self.deliver(event)
+
+    def deliver(self, event: Event) -> None:
+        for queue in list(self._queues):
+            if queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+            queue.put_nowait(event)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._queues)
+
+    async def subscribe(self) -> AsyncIterator[Event]:  # type: ignore[override]
+        queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
+        self._queues.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues.discard(queue)
+
+
+class RedisHub(LocalHub):
+    """Publishes to Redis; one listener per process relays every event to the local subscribers."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        from redis import asyncio as aioredis
+
+        self._redis = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen())
+        await asyncio.wait_for(self._ready.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._redis.aclose()
+        await super().stop()
+
+    async def publish(self, event: Event) -> None:
+        await self._redis.publish(CHANNEL, event.to_json())
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    self._ready.set()
+                    async for message in pubsub.listen():
+                        if message.get("type") != "message":
+                            continue
+                        self.deliver(Event(**json.loads(message["data"])))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep relaying after a Redis hiccup
+                log.warning("realtime.redis_listener_error", error=str(exc))
+                await asyncio.sleep(1)
+
+
+def make_hub(redis_url: str | None) -> LocalHub:
+    return RedisHub(redis_url) if redis_url else LocalHub()
+
+
+def emit(session: AsyncSession, event: Event) -> None:
+    """Queue an event on the session; it is published only after the transaction commits."""
+    session.info.setdefault("pending_events", []).append(event)
+
+
+async def publish_pending(session: AsyncSession, hub: Hub) -> None:
+    events: list[Event] = session.info.pop("pending_events", [])
+    for event in events:
+        try:
+            await hub.publish(event)
+        except Exception as exc:  # a lost live event must never fail a committed request
+            log.warning("realtime.publish_failed", error=str(exc), type=event.type)
