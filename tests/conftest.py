@@ -98,7 +98,8 @@ def clock() -> FakeClock:
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=db_url, data_dir=tmp_path, env="test", demo=False,
-                    secret_key=TEST_SECRET, log_json=False)  # type: ignore[arg-type]
+                    secret_key=TEST_SECRET, log_json=False,  # type: ignore[arg-type]
+                    embedded_worker=False)
 
 
 @pytest.fixture

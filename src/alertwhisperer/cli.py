@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -95,6 +96,33 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
                         "see README)\n", fg=typer.colors.GREEN, err=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
                 proxy_headers=True, forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+
+
+@app.command()
+def worker(db: DbOption = None) -> None:
+    """Run job workers only (scale-out: next to API processes sharing PostgreSQL)."""
+    from alertwhisperer.jobs.registry import build_registry
+    from alertwhisperer.jobs.worker import Worker
+    from alertwhisperer.migrate import upgrade
+    from alertwhisperer.ops.logging import configure_logging
+
+    settings = _settings(db)
+    configure_logging(settings.log_level, settings.log_json)
+    upgrade(settings)
+
+    async def go() -> None:
+        engine = make_engine(settings.db_url)
+        runner = Worker(make_sessionmaker(engine), build_registry(), SystemClock())
+        typer.echo(f"worker {runner.name} started", err=True)
+        try:
+            runner.start()
+            await asyncio.Event().wait()
+        finally:
+            await runner.stop()
+            await engine.dispose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(go())
 
 
 @app.command()

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 
-SECRET_FILE_NAME = "secret_key"
+SECRET_FILE_NAME = "secret_key"  # noqa: S105
 MIN_SECRET_LENGTH = 32
 
 
@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = 900
     cookie_secure: bool = False
     local_executor_enabled: bool = True
+    embedded_worker: bool = Field(default=True, description="run job workers inside the server process")
 
     # Filled in by resolve(); True when the secret key was generated and persisted by us.
     secret_generated: bool = False

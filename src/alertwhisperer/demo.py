@@ -15,7 +15,7 @@ from alertwhisperer.clock import Clock
 from alertwhisperer.config import Settings
 from alertwhisperer.tenants.importer import import_tenants
 
-DEMO_PASSWORD = "Whisper-demo-2026!"  # demo mode only; production refuses demo data
+DEMO_PASSWORD = "Whisper-demo-2026!"  # noqa: S105 - demo mode only; production refuses demo data
 DEMO_ADMIN = "admin@msp-demo.example"
 
 DEMO_TENANTS = {"companies": [

@@ -19,6 +19,8 @@ from alertwhisperer.clock import Clock, SystemClock
 from alertwhisperer.config import Settings
 from alertwhisperer.db import make_engine, make_sessionmaker
 from alertwhisperer.errors import DomainError, Invalid, Throttled
+from alertwhisperer.jobs.registry import build_registry
+from alertwhisperer.jobs.worker import Worker
 from alertwhisperer.ops.api import router as ops_router
 from alertwhisperer.ops.middleware import Metrics, RequestMiddleware
 from alertwhisperer.realtime.api import router as realtime_router
@@ -39,7 +41,7 @@ def _error_body(exc: DomainError) -> dict[str, object]:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    from alertwhisperer.web.errors import wants_html, html_error
+    from alertwhisperer.web.errors import html_error, wants_html
 
     if wants_html(request):
         return html_error(request, exc)
@@ -73,11 +75,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         hub = make_hub(settings.redis_url)
         await hub.start()
         app.state.hub = hub
+        worker = Worker(app.state.sessionmaker, build_registry(), app.state.clock)
+        app.state.worker = worker
+        if settings.embedded_worker:
+            worker.start()
         log.info("app.started", version=__version__, env=settings.env,
                  database=settings.db_url.split("://")[0])
         try:
             yield
         finally:
+            await worker.stop()
             await hub.stop()
             await engine.dispose()
 

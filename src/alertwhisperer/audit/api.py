@@ -36,7 +36,7 @@ async def list_audit(user: CurrentUser, db: SessionDep, flt: FilterDep,
 
 @router.get("/export")
 async def export_audit(user: CurrentUser, db: SessionDep, flt: FilterDep, clock: ClockDep,
-                       format: Literal["csv", "json"] = "csv") -> StreamingResponse:  # noqa: A002
+                       format: Literal["csv", "json"] = "csv") -> StreamingResponse:
     user.require_role(Role.MSP_ADMIN, Role.COMPANY_ADMIN, action="read the audit log")
     stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
     media = "text/csv; charset=utf-8" if format == "csv" else "application/json"

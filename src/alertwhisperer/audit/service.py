@@ -39,7 +39,7 @@ def _scrub(details: dict[str, Any]) -> dict[str, Any]:
 
 async def _lock_head(session: AsyncSession) -> None:
     """Serialise appenders until this transaction ends (SQLite already is: BEGIN IMMEDIATE)."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
 
 
@@ -77,7 +77,7 @@ class AuditFilter:
     until: datetime | None = None
 
 
-def _scoped(actor: Principal, flt: AuditFilter) -> Select[tuple[AuditEntry]]:
+def _scoped(actor: Principal, flt: AuditFilter) -> Select[AuditEntry]:
     actor.require_role(Role.MSP_ADMIN, Role.COMPANY_ADMIN, action="read the audit log")
     stmt = select(AuditEntry)
     if not actor.is_msp_admin:

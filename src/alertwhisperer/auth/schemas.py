@@ -17,7 +17,7 @@ class LoginIn(BaseModel):
 
 class TokenPair(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105
     expires_at: datetime
     refresh_token: str | None = Field(None, description="Rotates on every use; absent in the reuse grace window")
     refresh_expires_at: datetime | None = None

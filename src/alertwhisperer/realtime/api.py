@@ -53,11 +53,12 @@ async def live(ws: WebSocket) -> None:
         return
     await ws.accept()
     hub = ws.app.state.hub
+    subscription = hub.listen()  # before "connected": an event published after it is never missed
     await ws.send_text(json.dumps({"type": "connected", "company_id": None, "data": {
         "user": principal.email, "role": principal.role.value, "companies": sorted(principal.company_ids)}}))
 
     async def pump() -> None:
-        async for event in hub.subscribe():
+        async for event in subscription:
             if event.visible_to(principal):
                 await ws.send_text(event.to_json())
 
@@ -82,6 +83,7 @@ async def live(ws: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        subscription.close()
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -71,14 +71,36 @@ class LocalHub:
     def subscriber_count(self) -> int:
         return len(self._queues)
 
-    async def subscribe(self) -> AsyncIterator[Event]:  # type: ignore[override]
+    def listen(self) -> Subscription:
+        """Subscribe now: events published from this call on are queued (nothing is lost before iterating)."""
         queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
         self._queues.add(queue)
+        return Subscription(queue, lambda: self._queues.discard(queue))
+
+    async def subscribe(self) -> AsyncIterator[Event]:
+        subscription = self.listen()
         try:
-            while True:
-                yield await queue.get()
+            async for event in subscription:
+                yield event
         finally:
-            self._queues.discard(queue)
+            subscription.close()
+
+
+class Subscription:
+    """One subscriber's queue: iterate it for events, close it to stop receiving."""
+
+    def __init__(self, queue: asyncio.Queue[Event], on_close: Callable[[], None]) -> None:
+        self._queue = queue
+        self._on_close = on_close
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Event:
+        return await self._queue.get()
+
+    def close(self) -> None:
+        self._on_close()
 
 
 class RedisHub(LocalHub):

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alertwhisperer.audit import service as audit
-from alertwhisperer.auth.principal import Principal, Role
+from alertwhisperer.auth.principal import Principal
 from alertwhisperer.clock import Clock
 from alertwhisperer.errors import Conflict, Invalid, NotFound
 from alertwhisperer.tenants.models import Asset, AssetDependency
@@ -137,9 +137,12 @@ async def update_asset(session: AsyncSession, *, actor: Principal | None, clock:
         actor.require_company_admin(asset.company_id, "manage assets", what="asset")
     given = data.model_dump(exclude_unset=True)
     changes: dict[str, Any] = {}
-    if "name" in given and given["name"] != asset.name:
-        if await _name_taken(session, asset.company_id, given["name"], asset.id):
-            raise Conflict(f"an asset named {given['name']!r} already exists", details={"field": "name"})
+    if (
+        "name" in given
+        and given["name"] != asset.name
+        and await _name_taken(session, asset.company_id, given["name"], asset.id)
+    ):
+        raise Conflict(f"an asset named {given['name']!r} already exists", details={"field": "name"})
     for field in ASSET_FIELDS:
         if field in given and given[field] != getattr(asset, field):
             changes[field] = {"from": getattr(asset, field), "to": given[field]}

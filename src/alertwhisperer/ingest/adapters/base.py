@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,8 @@ def load_json(body: bytes) -> Any:
         raise AdapterError("body is not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
         raise AdapterError(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise AdapterError("body is nested too deeply") from exc
 
 
 def require_object(data: Any, what: str = "body") -> dict[str, Any]:
@@ -51,11 +54,21 @@ def parse_time(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 10_000_000_000 else value
-        return datetime.fromtimestamp(seconds, tz=UTC)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int too large for a float
+            return None
+        if not math.isfinite(seconds):
+            return None
+        while abs(seconds) > 10_000_000_000:  # milli-, micro- or nanoseconds (Opsgenie sends ns)
+            seconds /= 1000
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):  # NaN, inf, out of platform range
+            return None
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # not '²' etc., which int() rejects
             return parse_time(int(text))
         if text.startswith("0001-01-01"):
             return None  # Go zero time (Alertmanager endsAt of firing alerts)

@@ -1,0 +1,12 @@
+"""Which handler runs which job kind. Each domain contributes its handlers here, explicitly."""
+
+from __future__ import annotations
+
+from alertwhisperer.jobs.worker import Registry
+
+
+def build_registry() -> Registry:
+    registry = Registry()
+    # Domains register their job kinds here as they are built (ingest inbox, SLA timers, notifications,
+    # executions): registry.register("ingest.process", ingest.flows.process_delivery), ...
+    return registry
