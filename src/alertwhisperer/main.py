@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from alertwhisperer import __version__
 from alertwhisperer.audit.api import router as audit_router
@@ -19,6 +19,7 @@ from alertwhisperer.clock import Clock, SystemClock
 from alertwhisperer.config import Settings
 from alertwhisperer.db import make_engine, make_sessionmaker
 from alertwhisperer.errors import DomainError, Invalid, Throttled
+from alertwhisperer.ingest.api import router as ingest_router
 from alertwhisperer.jobs.registry import build_registry
 from alertwhisperer.jobs.worker import Worker
 from alertwhisperer.ops.api import router as ops_router
@@ -39,7 +40,7 @@ def _error_body(exc: DomainError) -> dict[str, object]:
     return body
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     from alertwhisperer.web.errors import html_error, wants_html
 
@@ -75,7 +76,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         hub = make_hub(settings.redis_url)
         await hub.start()
         app.state.hub = hub
-        worker = Worker(app.state.sessionmaker, build_registry(), app.state.clock)
+        worker = Worker(app.state.sessionmaker, build_registry(), app.state.clock, hub=hub)
         app.state.worker = worker
         if settings.embedded_worker:
             worker.start()
@@ -95,7 +96,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for router in (ops_router, auth_router, users_router, tenants_router, audit_router, realtime_router):
+    for router in (ops_router, auth_router, users_router, tenants_router, audit_router, ingest_router,
+                   realtime_router):
         app.include_router(router)
     from alertwhisperer.web import mount_web
 

@@ -3,8 +3,9 @@
 from alertwhisperer.audit.models import AuditEntry
 from alertwhisperer.auth.models import AuthSession, LoginFailure, Membership, RefreshToken, User
 from alertwhisperer.db import Base
+from alertwhisperer.ingest.models import Alert, Delivery, IdempotencyKey
 from alertwhisperer.jobs.models import Job
 from alertwhisperer.tenants.models import Asset, AssetDependency, Company
 
-__all__ = ["Asset", "AssetDependency", "AuditEntry", "AuthSession", "Base", "Company", "Job", "LoginFailure",
+__all__ = ["Alert", "Asset", "AssetDependency", "AuditEntry", "AuthSession", "Base", "Company", "Delivery", "IdempotencyKey", "Job", "LoginFailure",
            "Membership", "RefreshToken", "User"]

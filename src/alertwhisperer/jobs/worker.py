@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alertwhisperer.clock import Clock
 from alertwhisperer.jobs import service
 from alertwhisperer.jobs.models import Job
+from alertwhisperer.realtime.hub import Hub, publish_pending
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +58,8 @@ class Registry:
 class Worker:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], registry: Registry, clock: Clock, *,
                  name: str | None = None, lease: timedelta = timedelta(minutes=5), batch: int = 20,
-                 poll_interval: float = 0.5) -> None:
+                 poll_interval: float = 0.5, hub: Hub | None = None) -> None:
+        self.hub = hub
         self.sessionmaker = sessionmaker
         self.registry = registry
         self.clock = clock
@@ -107,6 +109,8 @@ class Worker:
                     log.warning("jobs.lease_lost", job_id=job_id, kind=kind)
                     return
                 await session.commit()
+                if self.hub is not None:
+                    await publish_pending(session, self.hub)
             except Exception as exc:
                 await session.rollback()
                 retryable = not isinstance(exc, PermanentError)

@@ -1,0 +1,66 @@
+"""Deliveries (one webhook POST, kept verbatim) and the canonical alerts extracted from them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from alertwhisperer.db import Base, IdType, JSONType, UTCDateTime, new_id, utcnow
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_company_received", "company_id", "received_at"),)
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    content_type: Mapped[str | None] = mapped_column(String(120), default=None)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    alert_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    control: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    status: Mapped[str] = mapped_column(String(12), default="accepted")  # accepted | processed
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_company_received", "company_id", "received_at"),
+        Index("ix_alerts_company_external", "company_id", "source", "external_id"),
+    )
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)  # index of the alert within its delivery
+    source: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(10))
+    original_severity: Mapped[str | None] = mapped_column(String(100), default=None)
+    asset_ref: Mapped[str | None] = mapped_column(String(500), default=None)
+    signature: Mapped[str] = mapped_column(String(500))
+    message: Mapped[str] = mapped_column(Text, default="")
+    labels: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    external_id: Mapped[str | None] = mapped_column(String(500), default=None)
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    url: Mapped[str | None] = mapped_column(Text, default=None)
+    value: Mapped[str | None] = mapped_column(String(500), default=None)
+
+
+class IdempotencyKey(Base):
+    """A delivery id remembered per company for 24 h: a repeat answers with the original alert ids."""
+
+    __tablename__ = "idempotency_keys"
+
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
