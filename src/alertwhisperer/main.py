@@ -20,6 +20,7 @@ from alertwhisperer.config import Settings
 from alertwhisperer.db import make_engine, make_sessionmaker
 from alertwhisperer.errors import DomainError, Invalid, Throttled
 from alertwhisperer.ingest.api import router as ingest_router
+from alertwhisperer.ingest.limiter import WebhookLimiter
 from alertwhisperer.jobs.registry import build_registry
 from alertwhisperer.jobs.worker import Worker
 from alertwhisperer.ops.api import router as ops_router
@@ -76,6 +77,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         hub = make_hub(settings.redis_url)
         await hub.start()
         app.state.hub = hub
+        app.state.limiter = WebhookLimiter(settings.redis_url)
         worker = Worker(app.state.sessionmaker, build_registry(), app.state.clock, hub=hub)
         app.state.worker = worker
         if settings.embedded_worker:

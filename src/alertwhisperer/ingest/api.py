@@ -9,10 +9,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 
-from alertwhisperer.deps import ClockDep, CurrentUser, SessionDep, commit
-from alertwhisperer.errors import DomainError
-from alertwhisperer.ingest import adapters, service
+from alertwhisperer.deps import ClockDep, CurrentUser, SessionDep, SettingsDep, commit
+from alertwhisperer.errors import DomainError, NotFound
+from alertwhisperer.ingest import adapters, service, signing
 from alertwhisperer.ingest.adapters.base import header
+from alertwhisperer.tenants.schemas import CompanySettings
 
 router = APIRouter(tags=["ingest"])
 
@@ -60,16 +61,28 @@ def _unavailable(source: str, message: str) -> JSONResponse:
     200: {"description": "a repeat of an earlier delivery: nothing new stored, original alert ids"},
     202: {"description": "stored durably; processing follows"},
     401: {"description": "missing or invalid API key"}, 404: {"description": "unknown source"},
-    413: {"description": "body over 1 MiB"}, 422: {"description": "payload the adapter cannot read"},
-    503: {"description": "temporarily unavailable; retry after Retry-After"},
+    409: {"description": "replayed signature"}, 413: {"description": "body over 1 MiB"},
+    422: {"description": "payload the adapter cannot read"},
+    429: {"description": "rate limited (senders that retry 429); Retry-After"},
+    503: {"description": "temporarily unavailable or rate limited (Alertmanager, Grafana); Retry-After"},
 })
-async def receive(source: str, request: Request, db: SessionDep, clock: ClockDep,
+async def receive(source: str, request: Request, db: SessionDep, clock: ClockDep, settings: SettingsDep,
                   api_key: Annotated[str | None, Query(description="for tools that cannot set headers")] = None,
                   ) -> JSONResponse:
-    body = await _read_body(request, MAX_BODY)
     headers = dict(request.headers)
+    adapter = adapters.get(source)
+    if adapter is None:
+        raise NotFound(f"unknown source {source!r}; known sources: {', '.join(adapters.keys())}")
     try:
         company = await service.authenticate(db, api_key=header(headers, "x-api-key") or api_key)
+        cfg = CompanySettings.model_validate(company.settings or {}).ingest
+        verdict = await request.app.state.limiter.hit(company.id, cfg)
+        if not verdict.allowed:
+            await db.rollback()
+            return _limited(source, adapter.INFO.retries_on_429, verdict.retry_after, verdict.limit)
+        body = await _read_body(request, MAX_BODY)
+        await signing.verify(db, clock=clock, server_secret=settings.secret(), company=company, headers=headers,
+                             body=body, required=cfg.require_signature)
         result = service.parse(source, body, headers)
         accepted = await service.accept(db, clock=clock, company=company, source=source, body=body,
                                         headers=headers, result=result)
@@ -86,6 +99,13 @@ async def receive(source: str, request: Request, db: SessionDep, clock: ClockDep
     return JSONResponse({"delivery_id": accepted.delivery_id, "alert_ids": accepted.alert_ids,
                          "duplicate": accepted.duplicate, "control": accepted.control},
                         status_code=200 if accepted.duplicate else 202)
+
+
+def _limited(source: str, retries_on_429: bool, retry_after: int, limit: str) -> JSONResponse:
+    """429 for senders that retry it; 503 for those that drop any 4xx (both with Retry-After)."""
+    return JSONResponse({"error": "rate_limited", "message": f"rate limit {limit} exceeded; retry later",
+                         "source": source}, status_code=429 if retries_on_429 else 503,
+                        headers={"Retry-After": str(retry_after)})
 
 
 @router.get("/api/alerts", response_model=list[AlertOut])
@@ -109,3 +129,43 @@ async def sources(user: CurrentUser) -> list[dict[str, object]]:
             info = adapter.INFO
             out.append({"key": info.key, "name": info.name, "description": info.description})
     return out
+
+
+class SecretStatus(BaseModel):
+    configured: bool
+    rotated_at: str | None = None
+    previous_valid_until: str | None = None
+
+
+class SecretRotated(BaseModel):
+    secret: str
+    previous_valid_until: str | None
+    header_format: str = "X-Signature: sha256=<hex HMAC-SHA256(secret, '{X-Timestamp}.{raw body}')>"
+
+
+@router.get("/api/companies/{company_id}/webhook-secret", response_model=SecretStatus)
+async def secret_status(company_id: str, user: CurrentUser, db: SessionDep) -> SecretStatus:
+    row = await signing.status(db, actor=user, company_id=company_id)
+    if row is None:
+        return SecretStatus(configured=False)
+    until = row.previous_valid_until
+    return SecretStatus(configured=True, rotated_at=row.rotated_at.isoformat(),
+                        previous_valid_until=until.isoformat() if until else None)
+
+
+@router.post("/api/companies/{company_id}/webhook-secret", response_model=SecretRotated)
+async def rotate_secret(company_id: str, request: Request, user: CurrentUser, db: SessionDep, clock: ClockDep,
+                        settings: SettingsDep) -> SecretRotated:
+    """Create or rotate the signing secret; shown once. The previous secret stays valid for 24 h."""
+    rotated = await signing.rotate(db, actor=user, clock=clock, server_secret=settings.secret(),
+                                   company_id=company_id)
+    await commit(request, db)
+    until = rotated.previous_valid_until
+    return SecretRotated(secret=rotated.secret, previous_valid_until=until.isoformat() if until else None)
+
+
+@router.delete("/api/companies/{company_id}/webhook-secret", status_code=204)
+async def remove_secret(company_id: str, request: Request, user: CurrentUser, db: SessionDep,
+                        clock: ClockDep) -> None:
+    await signing.remove(db, actor=user, clock=clock, company_id=company_id)
+    await commit(request, db)

@@ -64,3 +64,25 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class WebhookSecret(Base):
+    """A company's HMAC signing secret, encrypted at rest. The previous one stays valid for a grace period."""
+
+    __tablename__ = "webhook_secrets"
+
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True)
+    secret_enc: Mapped[str] = mapped_column(Text)
+    previous_enc: Mapped[str | None] = mapped_column(Text, default=None)
+    previous_valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    rotated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SeenSignature(Base):
+    """Signatures accepted inside the timestamp window: the same one again is a replay."""
+
+    __tablename__ = "seen_signatures"
+
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True)
+    signature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

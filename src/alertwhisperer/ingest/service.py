@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,8 @@ from alertwhisperer.ingest.schemas import ParseResult
 from alertwhisperer.jobs import service as jobs
 from alertwhisperer.tenants.models import Company
 from alertwhisperer.tenants.service import company_for_api_key
+
+log = structlog.get_logger(__name__)
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 PROCESS_JOB = "ingest.process"
@@ -63,6 +66,9 @@ def parse(source: str, body: bytes, headers: Mapping[str, str]) -> ParseResult:
         return adapter.parse(body, headers)
     except AdapterError as exc:
         raise Invalid(f"{source} payload rejected: {exc}") from exc
+    except Exception as exc:  # an adapter bug must not turn bad input into a 500: report and refuse
+        log.exception("ingest.adapter_crashed", source=source)
+        raise Invalid(f"{source} payload could not be read ({type(exc).__name__})") from exc
 
 
 def idempotency_key(headers: Mapping[str, str], result: ParseResult) -> str | None:

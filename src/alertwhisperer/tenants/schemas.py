@@ -47,11 +47,14 @@ def normalise_fqdn(value: str | None) -> str | None:
 
 
 class IngestSettings(BaseModel):
+    """Webhook limits and security. Defaults let a 500-alert storm in 5 minutes pass untouched even as
+    single-alert requests (the seeds' 60/min is too low for Alertmanager batches and storms)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    rate_limit_per_minute: int = Field(600, ge=1, le=1_000_000)
-    burst: int = Field(600, ge=1, le=1_000_000)
-    require_signature: bool = False
+    rate_limit_per_minute: int = Field(1200, ge=1, le=10_000_000, description="requests per moving minute")
+    burst: int = Field(200, ge=1, le=1_000_000, description="requests in any one second")
+    require_signature: bool = Field(False, description="refuse unsigned webhooks once a secret exists")
     allow_sns_subscription_confirm: bool = False
 
 

@@ -1,8 +1,8 @@
-"""ingest deliveries alerts
+"""ingest
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-23 13:47:33.174128
+Create Date: 2026-11-23 13:50:55.724793
 """
 
 from __future__ import annotations
@@ -42,6 +42,31 @@ def upgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.create_index("ix_deliveries_company_received", ["company_id", "received_at"], unique=False)
 
+    op.create_table(
+        "seen_signatures",
+        sa.Column("company_id", sa.String(length=32), nullable=False),
+        sa.Column("signature", sa.String(length=64), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["company_id"], ["companies.id"], name=op.f("fk_seen_signatures_company_id_companies"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("company_id", "signature", name=op.f("pk_seen_signatures")),
+    )
+    with op.batch_alter_table("seen_signatures", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_seen_signatures_expires_at"), ["expires_at"], unique=False)
+
+    op.create_table(
+        "webhook_secrets",
+        sa.Column("company_id", sa.String(length=32), nullable=False),
+        sa.Column("secret_enc", sa.Text(), nullable=False),
+        sa.Column("previous_enc", sa.Text(), nullable=True),
+        sa.Column("previous_valid_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("rotated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["company_id"], ["companies.id"], name=op.f("fk_webhook_secrets_company_id_companies"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("company_id", name=op.f("pk_webhook_secrets")),
+    )
     op.create_table(
         "alerts",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -106,6 +131,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_alerts_company_external")
 
     op.drop_table("alerts")
+    op.drop_table("webhook_secrets")
+    with op.batch_alter_table("seen_signatures", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_seen_signatures_expires_at"))
+
+    op.drop_table("seen_signatures")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_deliveries_company_received")
 

@@ -1,0 +1,50 @@
+"""Per-company webhook rate limits (the `limits` library: in memory, or Redis when configured).
+
+Two moving windows per company: ``rate_limit_per_minute`` over 60 s and ``burst`` over any 1 s. A
+limited sender is answered so that it retries: 429 + Retry-After, or 503 + Retry-After for senders that
+drop a delivery on any 4xx (Alertmanager, Grafana).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from alertwhisperer.tenants.schemas import IngestSettings
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    retry_after: int = 0
+    limit: str = ""
+
+
+class WebhookLimiter:
+    def __init__(self, redis_url: str | None = None) -> None:
+        self.storage: Storage = (
+            storage_from_string("async+" + redis_url, implementation="redispy")  # type: ignore[assignment]
+            if redis_url else MemoryStorage()
+        )
+        self.strategy = MovingWindowRateLimiter(self.storage)
+
+    @staticmethod
+    def items(cfg: IngestSettings) -> list[RateLimitItem]:
+        return [RateLimitItemPerMinute(cfg.rate_limit_per_minute), RateLimitItemPerSecond(cfg.burst)]
+
+    async def hit(self, company_id: str, cfg: IngestSettings) -> Verdict:
+        for item in self.items(cfg):
+            if not await self.strategy.hit(item, "webhook", company_id):
+                stats = await self.strategy.get_window_stats(item, "webhook", company_id)
+                wait = max(1, math.ceil(stats.reset_time - time.time()))
+                return Verdict(False, wait, str(item))
+        return Verdict(True)
+
+    async def reset(self) -> None:
+        await self.storage.reset()
