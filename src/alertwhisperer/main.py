@@ -20,6 +20,7 @@ from alertwhisperer.config import Settings
 from alertwhisperer.db import make_engine, make_sessionmaker
 from alertwhisperer.errors import DomainError, Invalid, Throttled
 from alertwhisperer.ingest.api import router as ingest_router
+from alertwhisperer.ingest.integrations_api import router as integrations_router
 from alertwhisperer.ingest.limiter import WebhookLimiter
 from alertwhisperer.jobs.registry import build_registry
 from alertwhisperer.jobs.worker import Worker
@@ -99,6 +100,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     for router in (ops_router, auth_router, users_router, tenants_router, audit_router, ingest_router,
+                   integrations_router,
                    realtime_router):
         app.include_router(router)
     from alertwhisperer.web import mount_web

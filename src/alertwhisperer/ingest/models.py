@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from alertwhisperer.db import Base, IdType, JSONType, UTCDateTime, new_id, utcnow
@@ -86,3 +86,20 @@ class SeenSignature(Base):
     company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True)
     signature: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Heartbeat(Base):
+    """A monitoring integration that must ping regularly; silence raises "monitoring silent"."""
+
+    __tablename__ = "heartbeats"
+    __table_args__ = (UniqueConstraint("company_id", "name", name="uq_heartbeats_company_name"),)
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    grace_seconds: Mapped[int] = mapped_column(Integer, default=60)
+    state: Mapped[str] = mapped_column(String(10), default="waiting")  # waiting | ok | silent
+    last_ping_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    check_key: Mapped[str | None] = mapped_column(String(200), default=None)  # dedup key of the pending check
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -6,7 +6,7 @@ A key here is the ``{source}`` of ``POST /api/webhooks/{source}`` and the ``sour
 from __future__ import annotations
 
 import importlib
-from functools import lru_cache
+from functools import cache
 
 from alertwhisperer.ingest.adapters.base import Adapter
 
@@ -31,10 +31,10 @@ ADAPTER_MODULES: dict[str, str] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(module: str) -> Adapter:
     mod = importlib.import_module(f"{__name__}.{module}")
-    adapter: Adapter = mod  # type: ignore[assignment]
+    adapter: Adapter = mod  # a module with INFO and parse() satisfies the protocol
     return adapter
 
 
@@ -44,4 +44,9 @@ def get(key: str) -> Adapter | None:
 
 
 def keys() -> list[str]:
+    return list(ADAPTER_MODULES)
+
+
+def all_keys() -> list[str]:
+    """Every registered source key, in registry order."""
     return list(ADAPTER_MODULES)
