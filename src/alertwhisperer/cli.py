@@ -112,7 +112,7 @@ def worker(db: DbOption = None) -> None:
 
     async def go() -> None:
         engine = make_engine(settings.db_url)
-        runner = Worker(make_sessionmaker(engine), build_registry(), SystemClock())
+        runner = Worker(make_sessionmaker(engine), build_registry(), SystemClock(), settings=settings)
         typer.echo(f"worker {runner.name} started", err=True)
         try:
             runner.start()

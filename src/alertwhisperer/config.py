@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = 900
     cookie_secure: bool = False
     local_executor_enabled: bool = True
+    sns_confirm_host_pattern: str = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
+    sns_confirm_allow_http: bool = Field(default=False, description="tests only: confirm over plain http")
     embedded_worker: bool = Field(default=True, description="run job workers inside the server process")
 
     # Filled in by resolve(); True when the secret key was generated and persisted by us.

@@ -79,7 +79,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         await hub.start()
         app.state.hub = hub
         app.state.limiter = WebhookLimiter(settings.redis_url)
-        worker = Worker(app.state.sessionmaker, build_registry(), app.state.clock, hub=hub)
+        worker = Worker(app.state.sessionmaker, build_registry(), app.state.clock, hub=hub, settings=settings)
         app.state.worker = worker
         if settings.embedded_worker:
             worker.start()

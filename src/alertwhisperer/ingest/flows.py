@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from alertwhisperer.ingest import sns
 from alertwhisperer.ingest.models import Alert, Delivery
 from alertwhisperer.jobs.models import Job
 from alertwhisperer.jobs.worker import JobContext, PermanentError
@@ -25,6 +26,8 @@ async def process_delivery(ctx: JobContext, job: Job) -> None:
     )).scalars().all()
     delivery.status = "processed"
     delivery.processed_at = ctx.clock.now()
+    if delivery.control and str(delivery.control.get("kind", "")).startswith("sns_"):
+        await sns.on_control(ctx, delivery)
     for alert in alerts:
         emit(ctx.session, Event("alert.received", alert.company_id, {
             "id": alert.id, "source": alert.source, "status": alert.status, "severity": alert.severity,

@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alertwhisperer.clock import Clock
+from alertwhisperer.config import Settings
 from alertwhisperer.jobs import service
 from alertwhisperer.jobs.models import Job
 from alertwhisperer.realtime.hub import Hub, publish_pending
@@ -33,6 +34,7 @@ class JobContext:
     session: AsyncSession
     clock: Clock
     worker: str
+    settings: Settings | None = None
 
 
 Handler = Callable[[JobContext, Job], Awaitable[None]]
@@ -58,8 +60,9 @@ class Registry:
 class Worker:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], registry: Registry, clock: Clock, *,
                  name: str | None = None, lease: timedelta = timedelta(minutes=5), batch: int = 20,
-                 poll_interval: float = 0.5, hub: Hub | None = None) -> None:
+                 poll_interval: float = 0.5, hub: Hub | None = None, settings: Settings | None = None) -> None:
         self.hub = hub
+        self.settings = settings
         self.sessionmaker = sessionmaker
         self.registry = registry
         self.clock = clock
@@ -103,7 +106,7 @@ class Worker:
                 await session.commit()
                 return
             try:
-                await handler(JobContext(session, self.clock, self.name), job)
+                await handler(JobContext(session, self.clock, self.name, self.settings), job)
                 if not await service.complete(session, job, worker=self.name, now=self.clock.now()):
                     await session.rollback()  # lost the lease: another worker owns it now
                     log.warning("jobs.lease_lost", job_id=job_id, kind=kind)
