@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from alertwhisperer.ingest.schemas import ParseResult, Severity
+from pydantic import ValidationError
+
+from alertwhisperer.ingest.schemas import AlertIn, ParseResult, Severity
 
 
 class AdapterError(ValueError):
@@ -111,3 +113,29 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == lowered:
             return value
     return None
+
+
+def as_text(value: Any) -> str | None:
+    """A scalar as trimmed text (numbers too); None for missing/empty values, objects and lists."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def build_alert(**fields: Any) -> AlertIn:
+    """An AlertIn with over-long text clipped; anything still invalid becomes an AdapterError."""
+    signature = " ".join(str(fields.get("signature") or "").split())
+    if not signature:
+        raise AdapterError("the alert has no name (signature)")
+    fields["signature"] = clip(signature, 500)
+    fields["message"] = clip(str(fields.get("message") or ""), 20_000)
+    try:
+        return AlertIn(**fields)
+    except ValidationError as exc:
+        raise AdapterError(f"alert is invalid: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc

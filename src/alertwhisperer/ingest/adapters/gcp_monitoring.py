@@ -15,6 +15,8 @@ from pydantic import ValidationError
 from alertwhisperer.ingest.adapters.base import (
     AdapterError,
     AdapterInfo,
+    as_text,
+    clip,
     load_json,
     parse_time,
     require_object,
@@ -46,18 +48,6 @@ _ASSET_LABELS = ("instance_id", "host", "hostname", "node_name", "pod_name", "co
                  "cluster_name", "database_id", "instance_name", "service_name", "bucket_name")
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value.strip() or None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -86,7 +76,7 @@ def _labels(incident: dict[str, Any]) -> dict[str, str]:
         ("threshold_value", incident.get("threshold_value")),
         ("gcp_severity", incident.get("severity")),
     ):
-        text = _text(value)
+        text = as_text(value)
         if text is not None:
             labels[key] = text
     return labels
@@ -94,43 +84,43 @@ def _labels(incident: dict[str, Any]) -> dict[str, str]:
 
 def _asset_ref(incident: dict[str, Any]) -> str | None:
     for key in ("resource_display_name", "resource_name"):
-        text = _text(incident.get(key))
+        text = as_text(incident.get(key))
         if text:
             return text
     resource_labels = _dict(_dict(incident.get("resource")).get("labels"))
     for key in _ASSET_LABELS:
-        text = _text(resource_labels.get(key))
+        text = as_text(resource_labels.get(key))
         if text:
             return text
-    return _text(incident.get("resource_id"))
+    return as_text(incident.get("resource_id"))
 
 
 def _signature(incident: dict[str, Any]) -> str:
-    policy = _text(incident.get("policy_name"))
-    condition = _text(incident.get("condition_name")) or _text(_dict(incident.get("condition")).get("displayName"))
+    policy = as_text(incident.get("policy_name"))
+    condition = as_text(incident.get("condition_name")) or as_text(_dict(incident.get("condition")).get("displayName"))
     if policy and condition and policy != condition:
         return f"{policy}: {condition}"
-    return policy or condition or _text(incident.get("summary")) or "Cloud Monitoring incident"
+    return policy or condition or as_text(incident.get("summary")) or "Cloud Monitoring incident"
 
 
 def _message(incident: dict[str, Any]) -> str:
-    summary = _text(incident.get("summary")) or ""
+    summary = as_text(incident.get("summary")) or ""
     documentation = incident.get("documentation")
-    doc = _text(documentation) if isinstance(documentation, str) else _text(_dict(documentation).get("content"))
+    doc = as_text(documentation) if isinstance(documentation, str) else as_text(_dict(documentation).get("content"))
     return f"{summary}\n\n{doc}" if summary and doc else summary or doc or ""
 
 
 def _alert(incident: dict[str, Any]) -> AlertIn:
-    incident_id = _text(incident.get("incident_id"))
+    incident_id = as_text(incident.get("incident_id"))
     if incident_id is None:
         raise AdapterError("incident.incident_id is missing")
-    state = _text(incident.get("state"))
+    state = as_text(incident.get("state"))
     if state is None:
         raise AdapterError("incident.state is missing (expected 'open' or 'closed')")
     status = _STATUS.get(state.lower())
     if status is None:
         raise AdapterError(f"incident.state {state!r} is not one of 'open', 'closed'")
-    original = _text(incident.get("severity"))
+    original = as_text(incident.get("severity"))
     started = parse_time(incident.get("started_at"))
     ended = parse_time(incident.get("ended_at"))
     return AlertIn(
@@ -139,15 +129,15 @@ def _alert(incident: dict[str, Any]) -> AlertIn:
         severity=_SEVERITY.get((original or "").lower(), "medium"),
         original_severity=original,
         asset_ref=_asset_ref(incident),
-        signature=_clip(_signature(incident), 500),
-        message=_clip(_message(incident), 20_000),
+        signature=clip(_signature(incident), 500),
+        message=clip(_message(incident), 20_000),
         labels=_labels(incident),
         external_id=incident_id,
         # One notification per incident state change; a repeat of the same state is the same news.
         delivery_id=f"{incident_id}:{state.lower()}",
         occurred_at=(ended or started) if status == "resolved" else started,
-        url=_text(incident.get("url")),
-        value=_text(incident.get("observed_value")),
+        url=as_text(incident.get("url")),
+        value=as_text(incident.get("observed_value")),
     )
 
 
@@ -156,12 +146,12 @@ def parse(body: bytes, headers: Mapping[str, str]) -> ParseResult:
     incident = data.get("incident")
     if not isinstance(incident, dict):
         raise AdapterError("'incident' object is missing: not a Cloud Monitoring webhook notification")
-    version = _text(data.get("version"))
+    version = as_text(data.get("version"))
     if version is not None and version.lower() == "test":
         return ParseResult(control=ControlMessage(kind="test", details={
             "tool": INFO.name,
-            "summary": _text(incident.get("summary")) or "",
-            "policy_name": _text(incident.get("policy_name")) or "",
+            "summary": as_text(incident.get("summary")) or "",
+            "policy_name": as_text(incident.get("policy_name")) or "",
         }))
     try:
         return ParseResult(alerts=[_alert(incident)])
