@@ -1,9 +1,20 @@
-"""Server-rendered console (Jinja2 + HTMX)."""
+"""Server-rendered console (Jinja2 + HTMX): pages call the services directly, never our own HTTP API."""
 
 from __future__ import annotations
 
+import structlog
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from alertwhisperer.web.pages import assets, audit, auth, companies, dashboard, profile, users
+from alertwhisperer.web.templating import STATIC_DIR
+
+log = structlog.get_logger(__name__)
 
 
 def mount_web(app: FastAPI) -> None:
-    return None
+    if not (STATIC_DIR / "vendor" / "htmx.min.js").exists():
+        log.warning("web.assets_missing", hint="run scripts/web-assets to install the console's front-end assets")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (auth, dashboard, companies, assets, users, profile, audit):
+        app.include_router(module.router, include_in_schema=False)

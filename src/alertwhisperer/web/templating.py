@@ -59,12 +59,38 @@ def _role_label(value: str) -> str:
         value, value)
 
 
+def _short(value: object) -> str:
+    text = str(value)
+    if len(text) == 32 and all(c in "0123456789abcdef" for c in text):
+        return text[:8] + "…"  # an id
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _audit_summary(details: dict[str, Any] | None, names: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """Audit details as short key/value pairs for the table (the export has them in full)."""
+    out: list[tuple[str, str]] = []
+    for key, value in (details or {}).items():
+        if key in ("name", "email"):
+            continue
+        if key == "company_ids" and isinstance(value, list) and names:
+            value = [names.get(str(v), v) for v in value]
+        if isinstance(value, dict):
+            text = ", ".join(value) if key == "changes" else ", ".join(f"{k}={_short(v)}" for k, v in value.items())
+        elif isinstance(value, list):
+            text = ", ".join(_short(v) for v in value[:4]) + (" …" if len(value) > 4 else "") if value else "none"
+        else:
+            text = _short(value)
+        out.append((key.replace("_", " "), text))
+    return out[:6]
+
+
 def _initials(name: str) -> str:
     parts = [p for p in name.replace("-", " ").split() if p]
     return ("".join(p[0] for p in parts[:2]) or "?").upper()
 
 
-templates.env.filters.update(dt=_fmt_dt, iso=_iso, role_label=_role_label, initials=_initials,
+templates.env.filters.update(dt=_fmt_dt, audit_summary=_audit_summary, iso=_iso, role_label=_role_label,
+                             initials=_initials,
                              tojson_compact=lambda v: json.dumps(v, sort_keys=True, default=str))
 templates.env.globals["asset_version"] = _asset_version()
 templates.env.globals["app_version"] = __version__

@@ -73,9 +73,9 @@ async def login_submit(request: Request, db: SessionDep, settings: SettingsDep, 
     except Unauthenticated:
         return bare(request, "login.html", {**context, "error": "Wrong email or password."}, status_code=401)
     await commit(request, db)
-    response = redirect(target)
-    set_auth_cookies(response, issued, settings)
-    return response
+    success = redirect(target)
+    set_auth_cookies(success, issued, settings)
+    return success
 
 
 @router.post("/logout")

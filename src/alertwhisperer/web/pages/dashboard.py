@@ -1,0 +1,64 @@
+"""The dashboard and the company switcher."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from alertwhisperer.audit import service as audit
+from alertwhisperer.auth import users
+from alertwhisperer.auth.principal import Role
+from alertwhisperer.deps import CurrentUser, SessionDep
+from alertwhisperer.tenants import assets
+from alertwhisperer.tenants import service as tenants
+from alertwhisperer.web.errors import safe_next
+from alertwhisperer.web.forms import Form
+from alertwhisperer.web.templating import ALL_COMPANIES, COMPANY_COOKIE, page, redirect, selected_company
+
+router = APIRouter()
+
+
+@router.get("/")
+async def dashboard(request: Request, user: CurrentUser, db: SessionDep) -> Response:
+    companies = await tenants.list_companies(db, actor=user)
+    current = selected_company(request, user, companies)
+    scope = [current] if current else companies
+    asset_count = critical_count = 0
+    for company in scope:
+        rows = await assets.list_assets(db, actor=user, company_id=company.id)
+        asset_count += len(rows)
+        critical_count += sum(1 for a in rows if a.critical)
+    technicians: int | None = None
+    activity: list[object] = []
+    if user.role in (Role.MSP_ADMIN, Role.COMPANY_ADMIN):
+        techs = await users.list_users(db, actor=user, role=Role.TECHNICIAN,
+                                       company_id=current.id if current else None)
+        technicians = sum(1 for t in techs if t.is_active)
+        flt = audit.AuditFilter(company_id=current.id if current else None)
+        activity = list((await audit.list_entries(db, actor=user, flt=flt, limit=8))[0])
+    return await page(request, db, user, "dashboard.html", {
+        "kpi": {"companies": len(scope), "assets": asset_count, "critical": critical_count,
+                "technicians": technicians},
+        "activity": activity, "scope_companies": scope,
+    }, section="dashboard")
+
+
+@router.post("/switch-company")
+async def switch_company(request: Request, user: CurrentUser, db: SessionDep) -> Response:
+    form = await Form.read(request)
+    chosen = form.text("company_id")
+    target = safe_next(form.text("next"))
+    parts = target.split("?")[0].split("/")
+    company_page = len(parts) > 2 and parts[1] == "companies" and parts[2] not in ("", "new")
+    if chosen in ("", ALL_COMPANIES):
+        response = redirect("/companies" if company_page else target)
+        response.delete_cookie(COMPANY_COOKIE, path="/")
+        return response
+    company = await tenants.get_company(db, actor=user, company_id=chosen)  # 404 outside the scope
+    if company_page:  # stay on the same kind of page, for the newly chosen company
+        parts[2] = company.id
+        target = "/".join(parts)
+    response = redirect(target)
+    response.set_cookie(COMPANY_COOKIE, company.id, httponly=True, samesite="lax", path="/",
+                        max_age=365 * 86400)
+    return response
