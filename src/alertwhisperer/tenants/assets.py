@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,6 +69,18 @@ async def list_assets(session: AsyncSession, *, actor: Principal, company_id: st
     )).scalars().all())
 
 
+async def count_by_company(session: AsyncSession, *, company_ids: list[str]) -> dict[str, int]:
+    """Asset counts for companies the caller already resolved within its scope (one grouped query)."""
+    if not company_ids:
+        return {}
+    rows = (await session.execute(
+        select(Asset.company_id, func.count()).where(Asset.company_id.in_(company_ids)).group_by(Asset.company_id)
+    )).tuples().all()
+    counts = dict.fromkeys(company_ids, 0)
+    counts.update({cid: int(n) for cid, n in rows})
+    return counts
+
+
 async def get_asset(session: AsyncSession, *, actor: Principal, asset_id: str) -> Asset:
     asset = await session.get(Asset, asset_id)
     if asset is None or not actor.sees_company(asset.company_id):
@@ -81,9 +93,9 @@ async def set_dependencies(session: AsyncSession, *, asset: Asset, names: list[s
     names = sorted(set(names))
     if asset.name in names:
         raise Invalid(f"asset {asset.name!r} cannot depend on itself", field="depends_on")
-    found = dict((await session.execute(
+    found: dict[str, str] = {name: id_ for name, id_ in (await session.execute(
         select(Asset.name, Asset.id).where(Asset.company_id == asset.company_id, Asset.name.in_(names))
-    )).tuples().all()) if names else {}
+    )).all()} if names else {}
     missing = [n for n in names if n not in found]
     if missing:
         raise Invalid(f"unknown asset(s) in depends_on: {', '.join(missing)}", field="depends_on")
@@ -91,9 +103,9 @@ async def set_dependencies(session: AsyncSession, *, asset: Asset, names: list[s
     graph[asset.id] = set(found.values())
     cycle = _find_cycle(graph, asset.id)
     if cycle:
-        by_id = dict((await session.execute(
+        by_id: dict[str, str] = {id_: name for id_, name in (await session.execute(
             select(Asset.id, Asset.name).where(Asset.id.in_(cycle))
-        )).tuples().all())
+        )).all()}
         raise Invalid("dependency cycle: " + " -> ".join(by_id.get(i, i) for i in cycle), field="depends_on")
     await session.execute(delete(AssetDependency).where(AssetDependency.asset_id == asset.id))
     for dep_id in found.values():

@@ -18,7 +18,7 @@ from alertwhisperer.realtime.hub import Event, emit
 from alertwhisperer.tenants import assets
 from alertwhisperer.tenants import service as tenants
 from alertwhisperer.tenants.models import Company
-from alertwhisperer.tenants.schemas import CompanyCreate, CompanyUpdate
+from alertwhisperer.tenants.schemas import CompanyCreate, CompanyUpdate, IngestSettings
 from alertwhisperer.web.forms import Form, FormErrors, domain_errors, validation_errors
 from alertwhisperer.web.templating import COMPANY_COOKIE, origin_tag, page, redirect
 
@@ -37,17 +37,17 @@ def _event(db: AsyncSession, user: Principal, kind: str, company: Company) -> No
 
 def _settings_values(company: Company) -> dict[str, Any]:
     settings = company.settings or {}
-    ingest = settings.get("ingest") or {}
+    ingest = IngestSettings.model_validate(settings.get("ingest") or {}).model_dump()
     policy = company.policy or {}
     return {
         "name": company.name, "timezone": company.timezone,
         "policy.auto_approve_low_risk": policy.get("auto_approve_low_risk", True),
         "policy.allow_auto_remediation": policy.get("allow_auto_remediation", True),
         "settings.contact_email": settings.get("contact_email") or "", "settings.notes": settings.get("notes", ""),
-        "settings.ingest.rate_limit_per_minute": ingest.get("rate_limit_per_minute", 600),
-        "settings.ingest.burst": ingest.get("burst", 600),
-        "settings.ingest.require_signature": ingest.get("require_signature", False),
-        "settings.ingest.allow_sns_subscription_confirm": ingest.get("allow_sns_subscription_confirm", False),
+        "settings.ingest.rate_limit_per_minute": ingest["rate_limit_per_minute"],
+        "settings.ingest.burst": ingest["burst"],
+        "settings.ingest.require_signature": ingest["require_signature"],
+        "settings.ingest.allow_sns_subscription_confirm": ingest["allow_sns_subscription_confirm"],
     }
 
 
@@ -71,7 +71,7 @@ def _settings_data(form: Form, company: Company) -> dict[str, Any]:
 @router.get("/companies")
 async def list_companies(request: Request, user: CurrentUser, db: SessionDep) -> Response:
     companies = await tenants.list_companies(db, actor=user)
-    counts = {c.id: len(await assets.list_assets(db, actor=user, company_id=c.id)) for c in companies}
+    counts = await assets.count_by_company(db, company_ids=[c.id for c in companies])
     return await page(request, db, user, "companies/list.html", {"rows": companies, "asset_counts": counts},
                       section="companies")
 
