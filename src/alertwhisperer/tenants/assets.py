@@ -75,7 +75,7 @@ async def count_by_company(session: AsyncSession, *, company_ids: list[str]) -> 
         return {}
     rows = (await session.execute(
         select(Asset.company_id, func.count()).where(Asset.company_id.in_(company_ids)).group_by(Asset.company_id)
-    )).tuples().all()
+    )).all()
     counts = dict.fromkeys(company_ids, 0)
     counts.update({cid: int(n) for cid, n in rows})
     return counts
