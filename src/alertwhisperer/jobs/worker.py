@@ -18,11 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alertwhisperer.clock import Clock
 from alertwhisperer.config import Settings
-from alertwhisperer.jobs import service
+from alertwhisperer.jobs import liveness, service
 from alertwhisperer.jobs.models import Job
 from alertwhisperer.realtime.hub import Hub, publish_pending
 
 log = structlog.get_logger(__name__)
+
+
+LIVENESS_CHECK_SECONDS = 30.0  # how often a running worker looks for leases held by dead workers
 
 
 class PermanentError(Exception):
@@ -72,6 +75,8 @@ class Worker:
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._lock_dir = liveness.lock_dir(sessionmaker.kw.get("bind"))
+        self._lock = liveness.WorkerLock(self._lock_dir, self.name) if self._lock_dir else None
 
     def wake(self) -> None:
         """Tell the loop there is new work (called after a commit that enqueued a job)."""
@@ -128,9 +133,21 @@ class Worker:
                 log.warning("jobs.failed", job_id=job_id, kind=kind, attempt=attempt,
                             outcome=outcome.status, error=str(exc)[:300])
 
+    async def release_dead_leases(self) -> int:
+        """Jobs of workers that died (SIGKILL, crash) go back to pending now, not when their lease expires."""
+        if self._lock_dir is None:
+            return 0
+        async with self.sessionmaker() as session:
+            return await liveness.release_dead_leases(session, directory=self._lock_dir)
+
     async def _loop(self) -> None:
+        next_liveness_check = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             try:
+                if loop.time() >= next_liveness_check:
+                    next_liveness_check = loop.time() + LIVENESS_CHECK_SECONDS
+                    await self.release_dead_leases()
                 ran = await self.run_once()
             except asyncio.CancelledError:
                 raise
@@ -144,6 +161,8 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
 
     def start(self) -> None:
+        if self._lock is not None:
+            self._lock.acquire()  # before any claim: our leases are ours only while this lock is held
         self._task = asyncio.create_task(self._loop(), name=f"worker-{self.name}")
 
     async def stop(self) -> None:
@@ -152,3 +171,5 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._lock is not None:
+            self._lock.release()
