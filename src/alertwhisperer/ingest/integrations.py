@@ -103,7 +103,7 @@ async def send_test_alert(
 ) -> ingest.Accepted:
     """Run the tool's sample payload through its adapter and the durable ingest path, as a delivery of this
     company marked as a test. Proves parse -> store -> inbox -> live channel without the sender."""
-    actor.require_company(company_id)
+    actor.require_company_admin(company_id, "send test alerts")
     company = await session.get(Company, company_id)
     if company is None:
         raise NotFound("company not found")

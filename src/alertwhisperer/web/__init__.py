@@ -6,7 +6,18 @@ import structlog
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from alertwhisperer.web.pages import assets, audit, auth, companies, dashboard, profile, users
+from alertwhisperer.web.pages import (
+    alerts,
+    assets,
+    audit,
+    auth,
+    companies,
+    dashboard,
+    integration_settings,
+    integrations,
+    profile,
+    users,
+)
 from alertwhisperer.web.templating import STATIC_DIR
 
 log = structlog.get_logger(__name__)
@@ -16,5 +27,6 @@ def mount_web(app: FastAPI) -> None:
     if not (STATIC_DIR / "vendor" / "htmx.min.js").exists():
         log.warning("web.assets_missing", hint="run scripts/web-assets to install the console's front-end assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth, dashboard, companies, assets, users, profile, audit):
+    for module in (auth, dashboard, alerts, companies, assets, integrations, integration_settings, users, profile,
+                   audit):
         app.include_router(module.router, include_in_schema=False)

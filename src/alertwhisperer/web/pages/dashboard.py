@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from alertwhisperer.audit import service as audit
 from alertwhisperer.auth import users
 from alertwhisperer.auth.principal import Role
-from alertwhisperer.deps import CurrentUser, SessionDep
+from alertwhisperer.deps import ClockDep, CurrentUser, SessionDep
+from alertwhisperer.ingest import queries
 from alertwhisperer.tenants import assets
 from alertwhisperer.tenants import service as tenants
 from alertwhisperer.web.errors import safe_next
 from alertwhisperer.web.forms import Form
+from alertwhisperer.web.pages import alerts
 from alertwhisperer.web.templating import ALL_COMPANIES, COMPANY_COOKIE, page, redirect, selected_company
 
 router = APIRouter()
 
 
 @router.get("/")
-async def dashboard(request: Request, user: CurrentUser, db: SessionDep) -> Response:
+async def dashboard(request: Request, user: CurrentUser, db: SessionDep, clock: ClockDep) -> Response:
     companies = await tenants.list_companies(db, actor=user)
     current = selected_company(request, user, companies)
     scope = [current] if current else companies
@@ -36,10 +41,18 @@ async def dashboard(request: Request, user: CurrentUser, db: SessionDep) -> Resp
         technicians = sum(1 for t in techs if t.is_active)
         flt = audit.AuditFilter(company_id=current.id if current else None)
         activity = list((await audit.list_entries(db, actor=user, flt=flt, limit=8))[0])
+    alert_flt = queries.AlertFilter(company_id=current.id if current else "")
+    since = clock.now() - timedelta(hours=24)
+    alerts_24h = await queries.count_alerts(db, actor=user, flt=alert_flt, since=since)
+    critical_24h = await queries.count_alerts(db, actor=user, flt=queries.AlertFilter(
+        company_id=alert_flt.company_id, severity="critical"), since=since)
     return await page(request, db, user, "dashboard.html", {
         "kpi": {"companies": len(scope), "assets": asset_count, "critical": critical_count,
-                "technicians": technicians},
+                "technicians": technicians, "alerts_24h": alerts_24h, "critical_24h": critical_24h},
         "activity": activity, "scope_companies": scope,
+        "recent_alerts": await queries.list_alerts(db, actor=user, flt=alert_flt, limit=6),
+        "alert_filter": json.dumps({"company_id": alert_flt.company_id}),
+        "tools": alerts.tool_names(),
     }, section="dashboard")
 
 

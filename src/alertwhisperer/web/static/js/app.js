@@ -61,7 +61,7 @@
     body.dataset.live = state;
   }
 
-  var NOUNS = { asset: "Asset", company: "Company", user: "User", incident: "Incident", alert: "Alert" };
+  var NOUNS = { asset: "Asset", company: "Company", user: "User", incident: "Incident", alert: "Alert", heartbeat: "Heartbeat" };
   var VERBS = { created: "created", updated: "updated", deleted: "deleted", regenerated: "regenerated" };
   function describe(ev) {
     var parts = (ev.type || "").split(".");
@@ -74,19 +74,90 @@
     return text;
   }
 
+  /* events with their own wording: [title, text, kind] */
+  function inCompany(ev) { var c = ev.company_id && companies[ev.company_id]; return c ? " in " + c : ""; }
+  var SPECIAL = {
+    "heartbeat.silent": function (ev) {
+      return ["Heartbeat " + (ev.data.name || "") + " went silent" + inCompany(ev), "A “monitoring silent” alert was raised · just now", "error"];
+    },
+    "heartbeat.resumed": function (ev) {
+      return ["Heartbeat " + (ev.data.name || "") + " resumed" + inCompany(ev), "Pings are arriving again · just now", "live"];
+    },
+    "integration.sns_confirmation_pending": function (ev) {
+      return ["AWS SNS subscription waiting" + inCompany(ev), "Confirm it, or allow automatic confirmation in the company settings", "info"];
+    },
+    "integration.sns_confirmed": function (ev) {
+      return ["AWS SNS subscription confirmed" + inCompany(ev), "CloudWatch alarms will arrive through it · just now", "live"];
+    },
+    "integration.sns_unsubscribed": function (ev) {
+      return ["AWS SNS subscription removed" + inCompany(ev), (ev.data.topic_arn || "") + " · just now", "info"];
+    }
+  };
+
+  /* alerts: one toast that counts during a storm, and a refresh of lists whose filters match */
+  var alertToast = null, alertCount = 0;
+  function alertReceived(ev) {
+    var d = ev.data || {};
+    alertCount = alertToast && alertToast.isConnected ? alertCount + 1 : 1;
+    var title = alertCount > 1 ? alertCount + " new alerts" + inCompany(ev)
+      : "New " + (d.severity || "") + " alert: " + (d.signature || "");
+    var text = alertCount > 1 ? "Latest: " + (d.signature || "") + " · just now"
+      : (d.asset_ref ? d.asset_ref + " · " : "") + (companies[ev.company_id] || "") + " · just now";
+    if (alertToast && alertToast.isConnected) {
+      alertToast.querySelector("strong").textContent = title;
+      alertToast.querySelector("span").textContent = text;
+    } else {
+      toast(title, text, d.severity === "critical" || d.severity === "high" ? "error" : "live");
+      alertToast = toasts ? toasts.lastElementChild : null;
+    }
+    document.querySelectorAll("[data-alert-filter]").forEach(function (el) {
+      var f;
+      try { f = JSON.parse(el.dataset.alertFilter); } catch (e) { return; }
+      if (alertMatches(f, ev)) { refreshSoon(el); }
+    });
+  }
+  function has(value, needle) { return String(value || "").toLowerCase().indexOf(needle) >= 0; }
+  function alertMatches(f, ev) {
+    var d = ev.data || {};
+    if (f.company_id && f.company_id !== ev.company_id) { return false; }
+    if (f.severity && f.severity !== d.severity) { return false; }
+    if (f.status && f.status !== d.status) { return false; }
+    if (f.source && f.source !== d.source) { return false; }
+    if (f.asset && !has(d.asset_ref, f.asset)) { return false; }
+    // the event carries at most 300 characters of the message: a longer one may match further on
+    if (f.q && !(has(d.signature, f.q) || has(d.message, f.q) || has(d.asset_ref, f.q) || (d.message || "").length >= 300)) { return false; }
+    return true;
+  }
+  var refreshTimers = {};
+  function refreshSoon(el) {  // at most one refresh per list every 600 ms, always including the last alert
+    var id = el.id;
+    if (refreshTimers[id]) { return; }
+    refreshTimers[id] = setTimeout(function () {
+      delete refreshTimers[id];
+      var current = document.getElementById(id);
+      if (current && window.htmx) { htmx.trigger(current, "aw-alert-match"); }
+    }, 600);
+  }
+
   function handle(ev) {
     if (ev.type === "connected") { setState("connected"); return; }
     if (ev.type === "pong") { return; }
     var kind = (ev.type || "").split(".")[0];
     var detail = { type: ev.type, company_id: ev.company_id, data: ev.data || {} };
+    ev.data = ev.data || {};
     if (window.htmx) {
       htmx.trigger(body, "aw-" + ev.type.replace(/\./g, "-"), detail);
       htmx.trigger(body, "aw-" + kind, detail);
-      htmx.trigger(body, "aw-any", detail);
+      if (ev.type !== "alert.received") { htmx.trigger(body, "aw-any", detail); }  // alerts are not audited
     }
-    if (!(ev.data && ev.data.origin && ev.data.origin === body.dataset.origin)) {
-      toast(describe(ev), "Live update · just now", "live");
+    if (ev.type === "alert.received") { alertReceived(ev); return; }
+    if (ev.data.origin && ev.data.origin === body.dataset.origin) { return; }
+    if (SPECIAL[ev.type]) {
+      var t = SPECIAL[ev.type](ev);
+      toast(t[0], t[1], t[2]);
+      return;
     }
+    toast(describe(ev), "Live update · just now", "live");
   }
 
   var ws = null, attempt = 0, pingTimer = null, retryTimer = null, stopped = false;
@@ -211,4 +282,27 @@
   }
   localTimes();
   document.addEventListener("htmx:afterSettle", function (e) { localTimes(e.target); });
+
+  // lists refreshed live: rows that were not there before flash briefly
+  var seenRows = {};
+  function rowIds(el) {
+    var ids = {};
+    el.querySelectorAll("tr[data-id]").forEach(function (r) { ids[r.dataset.id] = true; });
+    return ids;
+  }
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var target = e.detail.target;
+    var live = e.detail.requestConfig && e.detail.requestConfig.elt === target;  // a live refresh, not a filter change
+    if (live && target.id && target.hasAttribute("data-fresh-rows")) { seenRows[target.id] = rowIds(target); }
+  });
+  document.addEventListener("htmx:afterSettle", function (e) {
+    var id = e.detail.target && e.detail.target.id;
+    var before = id && seenRows[id];
+    var el = id && document.getElementById(id);
+    if (!before || !el) { return; }
+    delete seenRows[id];
+    el.querySelectorAll("tr[data-id]").forEach(function (r) {
+      if (!before[r.dataset.id]) { r.classList.add("fresh"); }
+    });
+  });
 })();
