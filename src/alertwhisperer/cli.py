@@ -183,6 +183,7 @@ def import_cmd(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
         typer.echo(f"  new company {slug}: API key {key}  (shown once)")
     if keys_out is not None:
         fd = os.open(keys_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # O_CREAT's mode only applies to a new file; an existing one may be world-readable
         with os.fdopen(fd, "w") as fh:
             json.dump(report.api_keys, fh, indent=2)
         typer.echo(f"API keys written to {keys_out}")

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, event, text
+from sqlalchemy import JSON, DateTime, Engine, MetaData, String, TypeDecorator, create_engine, event, make_url, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -57,10 +57,10 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 IdType = String(32)
 
 
-def _sqlite_setup(engine: AsyncEngine) -> None:
+def _sqlite_setup(engine: Engine) -> None:
     """WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE so writers serialise instead of failing."""
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let us emit BEGIN ourselves
         cur = dbapi_conn.cursor()
@@ -70,7 +70,7 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -78,9 +78,18 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
-        _sqlite_setup(engine)
+        _sqlite_setup(engine.sync_engine)
         return engine
     return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def make_sync_sqlite_engine(url: str) -> Engine:
+    """A synchronous engine on the same SQLite file, with the same connection setup, for code that runs a
+    whole transaction in one worker thread (the webhook writer) instead of one thread hop per statement."""
+    engine = create_engine(make_url(url).set(drivername="sqlite"), connect_args={"timeout": 30,
+                                                                                 "check_same_thread": False})
+    _sqlite_setup(engine)
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -20,6 +20,7 @@ from alertwhisperer.config import Settings
 from alertwhisperer.db import make_engine, make_sessionmaker
 from alertwhisperer.errors import DomainError, Invalid, Throttled
 from alertwhisperer.ingest.api import router as ingest_router
+from alertwhisperer.ingest.fastpath import WebhookFastPath
 from alertwhisperer.ingest.integrations_api import router as integrations_router
 from alertwhisperer.ingest.limiter import WebhookLimiter
 from alertwhisperer.jobs.registry import build_registry
@@ -106,6 +107,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     from alertwhisperer.web import mount_web
 
     mount_web(app)
+    app.add_middleware(WebhookFastPath)  # innermost: POST /api/webhooks/{source} without routing/DI
     app.add_middleware(RefreshedCookiesMiddleware, settings=settings)
     app.add_middleware(RequestMiddleware, metrics=metrics)
     return app

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 
 from alertwhisperer.deps import ClockDep, CurrentUser, SessionDep, SettingsDep, commit
-from alertwhisperer.errors import DomainError, NotFound
+from alertwhisperer.errors import NotFound, Unauthenticated
 from alertwhisperer.ingest import adapters, service, signing
 from alertwhisperer.ingest.adapters.base import header
-from alertwhisperer.tenants.schemas import CompanySettings
+from alertwhisperer.ingest.cache import CompanyEntry, IngestCaches
+from alertwhisperer.ingest.writer import IngestWriter, Submission, WriterUnavailable
 
-router = APIRouter(tags=["ingest"])
-
+WEBHOOK_PATH = "/api/webhooks/{source}"
 MAX_BODY = 1024 * 1024  # 1 MiB
 RETRY_AFTER_SECONDS = 5
 
@@ -57,7 +59,45 @@ def _unavailable(source: str, message: str) -> JSONResponse:
                         headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
-@router.post("/api/webhooks/{source}", status_code=202, responses={
+@asynccontextmanager
+async def _writer_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Runs inside the app's lifespan (engine and worker exist): the caches and the group-commit writer."""
+    caches = IngestCaches()
+    worker = getattr(app.state, "worker", None)
+    writer = IngestWriter(app.state.engine, recent=caches.deliveries,
+                          on_commit=worker.wake if worker is not None else None)
+    app.state.ingest_caches = caches
+    app.state.ingest_writer = writer
+    writer.start()
+    try:
+        yield
+    finally:
+        await writer.stop()
+
+
+router = APIRouter(tags=["ingest"], lifespan=_writer_lifespan)
+
+
+async def _company(state: Any, api_key: str | None) -> CompanyEntry:
+    if not api_key:
+        raise Unauthenticated("missing API key: send it in the X-API-Key header (or ?api_key=)")
+    caches: IngestCaches = state.ingest_caches
+    entry = caches.companies.get(api_key)
+    if entry is None:
+        async with state.sessionmaker() as db:
+            entry = await caches.companies.load(db, api_key)
+    if entry is None:
+        raise Unauthenticated("invalid API key")
+    return entry
+
+
+def _answer(accepted: service.Accepted) -> JSONResponse:
+    return JSONResponse({"delivery_id": accepted.delivery_id, "alert_ids": accepted.alert_ids,
+                         "duplicate": accepted.duplicate, "control": accepted.control},
+                        status_code=200 if accepted.duplicate else 202)
+
+
+@router.post(WEBHOOK_PATH, status_code=202, responses={
     200: {"description": "a repeat of an earlier delivery: nothing new stored, original alert ids"},
     202: {"description": "stored durably; processing follows"},
     401: {"description": "missing or invalid API key"}, 404: {"description": "unknown source"},
@@ -66,39 +106,52 @@ def _unavailable(source: str, message: str) -> JSONResponse:
     429: {"description": "rate limited (senders that retry 429); Retry-After"},
     503: {"description": "temporarily unavailable or rate limited (Alertmanager, Grafana); Retry-After"},
 })
-async def receive(source: str, request: Request, db: SessionDep, clock: ClockDep, settings: SettingsDep,
+async def receive(source: str, request: Request,
                   api_key: Annotated[str | None, Query(description="for tools that cannot set headers")] = None,
                   ) -> JSONResponse:
-    headers = dict(request.headers)
+    """Authenticate (cached key lookup), rate-limit, read, verify the signature, parse, then store through
+    the group-commit writer; the answer comes only after the transaction holding the delivery committed.
+
+    Served by ``WebhookFastPath`` (ingest/fastpath.py) without routing and dependency injection; this
+    route documents it and serves it wherever that middleware is not installed."""
+    return await handle_webhook(request, source, api_key)
+
+
+async def handle_webhook(request: Request, source: str, api_key: str | None) -> JSONResponse:
+    state = request.app.state
     adapter = adapters.get(source)
     if adapter is None:
         raise NotFound(f"unknown source {source!r}; known sources: {', '.join(adapters.keys())}")
+    headers = dict(request.headers)
     try:
-        company = await service.authenticate(db, api_key=header(headers, "x-api-key") or api_key)
-        cfg = CompanySettings.model_validate(company.settings or {}).ingest
-        verdict = await request.app.state.limiter.hit(company.id, cfg)
-        if not verdict.allowed:
-            await db.rollback()
-            return _limited(source, adapter.INFO.retries_on_429, verdict.retry_after, verdict.limit)
-        body = await _read_body(request, MAX_BODY)
-        await signing.verify(db, clock=clock, server_secret=settings.secret(), company=company, headers=headers,
-                             body=body, required=cfg.require_signature)
-        result = service.parse(source, body, headers)
-        accepted = await service.accept(db, clock=clock, company=company, source=source, body=body,
-                                        headers=headers, result=result)
-        await commit(request, db)
-    except DomainError:
-        await db.rollback()
-        raise
+        company = await _company(state, header(headers, "x-api-key") or api_key)
     except OperationalError:
-        await db.rollback()
         return _unavailable(source, "database busy; retry")
-    worker = getattr(request.app.state, "worker", None)
-    if worker is not None and not accepted.duplicate:
-        worker.wake()
-    return JSONResponse({"delivery_id": accepted.delivery_id, "alert_ids": accepted.alert_ids,
-                         "duplicate": accepted.duplicate, "control": accepted.control},
-                        status_code=200 if accepted.duplicate else 202)
+    verdict = await state.limiter.hit(company.company_id, company.ingest)
+    if not verdict.allowed:
+        return _limited(source, adapter.INFO.retries_on_429, verdict.retry_after, verdict.limit)
+    body = await _read_body(request, MAX_BODY)
+    now = state.clock.now()
+    signature = signing.check(secret=company.secret, now=now, server_secret=state.settings.secret(),
+                              headers=headers, body=body, required=company.ingest.require_signature)
+    result = service.parse(source, body, headers)
+    key = service.idempotency_key(headers, result)
+    caches: IngestCaches = state.ingest_caches
+    if key is not None and signature is None:  # a signed repeat must still be checked for replay
+        seen = caches.deliveries.get(company.company_id, key, now)
+        if seen is not None:
+            return _answer(service.Accepted(seen.delivery_id, list(seen.alert_ids), True, company.company_id))
+    submission = Submission(
+        company_id=company.company_id, source=source, received_at=now, key=key, body=body,
+        headers=service.kept_headers(headers),
+        control=result.control.model_dump(mode="json") if result.control else None,
+        control_kind=result.control.kind if result.control else None,
+        alerts=service.alert_fields(result), signature=signature)
+    try:
+        accepted = await state.ingest_writer.submit(submission)
+    except WriterUnavailable as exc:
+        return _unavailable(source, str(exc))
+    return _answer(accepted)
 
 
 def _limited(source: str, retries_on_429: bool, retry_after: int, limit: str) -> JSONResponse:

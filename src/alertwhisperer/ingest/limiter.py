@@ -1,6 +1,9 @@
 """Per-company webhook rate limits (the `limits` library: in memory, or Redis when configured).
 
-Two moving windows per company: ``rate_limit_per_minute`` over 60 s and ``burst`` over any 1 s. A
+Two sliding windows per company: ``rate_limit_per_minute`` over 60 s and ``burst`` over 1 s. The
+sliding-window *counter* (two counters weighted by the elapsed part of the window) costs O(1) per hit;
+the exact moving-window log cost O(requests in the window) per hit (about 50 us per request at 2,500
+requests/s with memory storage) and is not worth it for a limit whose purpose is backpressure. A
 limited sender is answered so that it retries: 429 + Retry-After, or 503 + Retry-After for senders that
 drop a delivery on any 4xx (Alertmanager, Grafana).
 """
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from alertwhisperer.tenants.schemas import IngestSettings
@@ -32,7 +35,7 @@ class WebhookLimiter:
             storage_from_string("async+" + redis_url, implementation="redispy")  # type: ignore[assignment]
             if redis_url else MemoryStorage()
         )
-        self.strategy = MovingWindowRateLimiter(self.storage)
+        self.strategy = SlidingWindowCounterRateLimiter(self.storage)
 
     @staticmethod
     def items(cfg: IngestSettings) -> list[RateLimitItem]:

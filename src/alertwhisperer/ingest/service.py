@@ -2,6 +2,10 @@
 
 The answer is 2xx only after the delivery, its alerts, its idempotency key and its inbox job are
 committed in one transaction. Processing (correlation) runs later from the inbox job.
+
+Two ways in: the webhook endpoint hands parsed deliveries to the group-commit writer (``writer.py``:
+many requests per transaction); ``accept`` stores one delivery in the caller's session and
+transaction (heartbeats, test alerts). Both keep the same rows and guarantees.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import delete, select
@@ -82,6 +87,16 @@ def idempotency_key(headers: Mapping[str, str], result: ParseResult) -> str | No
     return None
 
 
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The request headers stored with a delivery (never the API key or the signature)."""
+    return {h: v for h in KEPT_HEADERS if (v := header(headers, h)) is not None}
+
+
+def alert_fields(result: ParseResult) -> list[dict[str, Any]]:
+    """Column values of each parsed alert (ids, delivery and position are added when stored)."""
+    return [alert.model_dump(exclude={"delivery_id"}) for alert in result.alerts]
+
+
 async def _replay_of(session: AsyncSession, company_id: str, key: str, clock: Clock) -> Accepted | None:
     row = await session.get(IdempotencyKey, (company_id, key))
     if row is None:
@@ -105,15 +120,14 @@ async def accept(session: AsyncSession, *, clock: Clock, company: Company, sourc
         if previous is not None:
             return previous
     now = clock.now()
-    kept = {h: v for h in KEPT_HEADERS if (v := header(headers, h)) is not None}
+    kept = kept_headers(headers)
     delivery = Delivery(company_id=company.id, source=source, received_at=now, idempotency_key=key,
                         content_type=kept.get("content-type"), body=body, headers=kept,
                         control=result.control.model_dump(mode="json") if result.control else None)
     session.add(delivery)
     await session.flush()
-    rows = [Alert(company_id=company.id, delivery_id=delivery.id, position=i, received_at=now,
-                  **alert.model_dump(exclude={"delivery_id"}))
-            for i, alert in enumerate(result.alerts)]
+    rows = [Alert(company_id=company.id, delivery_id=delivery.id, position=i, received_at=now, **fields)
+            for i, fields in enumerate(alert_fields(result))]
     session.add_all(rows)
     await session.flush()
     delivery.alert_ids = [r.id for r in rows]

@@ -85,27 +85,48 @@ async def status(session: AsyncSession, *, actor: Principal, company_id: str) ->
     return await session.get(WebhookSecret, company_id)
 
 
-async def verify(session: AsyncSession, *, clock: Clock, server_secret: str, company: Company,
-                 headers: Mapping[str, str], body: bytes, required: bool) -> bool:
-    """Check the signature when the company has a secret. Returns whether the request was signed."""
-    row = await session.get(WebhookSecret, company.id)
+@dataclass(frozen=True)
+class SecretSnapshot:
+    """What checking a signature needs from a company's WebhookSecret row (cacheable, no session)."""
+
+    secret_enc: str
+    previous_enc: str | None
+    previous_valid_until: datetime | None
+
+    @classmethod
+    def of(cls, row: WebhookSecret) -> SecretSnapshot:
+        return cls(row.secret_enc, row.previous_enc, row.previous_valid_until)
+
+
+@dataclass(frozen=True)
+class CheckedSignature:
+    digest: str  # SHA-256 of the signature header: the replay key
+    expires_at: datetime  # end of this signature's window
+
+
+def check(*, secret: SecretSnapshot | None, now: datetime, server_secret: str, headers: Mapping[str, str],
+          body: bytes, required: bool) -> CheckedSignature | None:
+    """The pure part of verification: None when unsigned (and allowed); raises Unauthenticated when wrong.
+
+    The caller records the returned digest in the delivery's transaction and refuses a digest seen before
+    (a replay) with 409.
+    """
     given = header(headers, "x-signature")
-    if row is None:
-        return False
+    if secret is None:
+        return None
     if not given:
         if required:
             raise Unauthenticated("this company requires signed webhooks: send X-Signature and X-Timestamp")
-        return False
+        return None
     stamp = (header(headers, "x-timestamp") or "").strip()
     if not stamp.isdigit():
         raise Unauthenticated("X-Timestamp must be unix seconds when X-Signature is sent")
-    now = clock.now()
     sent = datetime.fromtimestamp(int(stamp), tz=now.tzinfo)
     if abs(now - sent) > WINDOW:
         raise Unauthenticated(f"X-Timestamp is outside the ±{int(WINDOW.total_seconds())} s window")
-    candidates = [row.secret_enc]
-    if row.previous_enc and row.previous_valid_until and row.previous_valid_until > now:
-        candidates.append(row.previous_enc)
+    candidates = [secret.secret_enc]
+    if secret.previous_enc and secret.previous_valid_until and secret.previous_valid_until > now:
+        candidates.append(secret.previous_enc)
     given = given.strip()
     ok = False
     for enc in candidates:
@@ -113,12 +134,26 @@ async def verify(session: AsyncSession, *, clock: Clock, server_secret: str, com
         ok = hmac.compare_digest(expected.encode(), given.encode()) or ok
     if not ok:
         raise Unauthenticated("signature does not match (HMAC-SHA256 of '{X-Timestamp}.{raw body}')")
-    digest = hashlib.sha256(given.encode()).hexdigest()
+    return CheckedSignature(hashlib.sha256(given.encode()).hexdigest(), sent + WINDOW)
+
+
+REPLAY_MESSAGE = "replayed request: this signature was already accepted"
+
+
+async def verify(session: AsyncSession, *, clock: Clock, server_secret: str, company: Company,
+                 headers: Mapping[str, str], body: bytes, required: bool) -> bool:
+    """Check the signature when the company has a secret. Returns whether the request was signed."""
+    row = await session.get(WebhookSecret, company.id)
+    checked = check(secret=SecretSnapshot.of(row) if row else None, now=clock.now(), server_secret=server_secret,
+                    headers=headers, body=body, required=required)
+    if checked is None:
+        return False
     try:
         async with session.begin_nested():
-            session.add(SeenSignature(company_id=company.id, signature=digest, expires_at=sent + WINDOW))
+            session.add(SeenSignature(company_id=company.id, signature=checked.digest,
+                                      expires_at=checked.expires_at))
     except IntegrityError as exc:
-        raise Conflict("replayed request: this signature was already accepted") from exc
+        raise Conflict(REPLAY_MESSAGE) from exc
     return True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -17,11 +18,19 @@ def scrub_text(value: str) -> str:
     return SECRET_QUERY.sub(r"\1[redacted]", value)
 
 
+@functools.lru_cache(maxsize=1024)
+def _secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return any(s in lowered for s in SECRET_KEYS)
+
+
 def _scrub(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    # Runs on every log line (one per request): the key test is memoised, and only strings containing "="
+    # can match SECRET_QUERY, so the others skip the regex.
     for key, value in list(event.items()):
-        if any(s in key.lower() for s in SECRET_KEYS):
+        if _secret_key(key):
             event[key] = "[redacted]"
-        elif isinstance(value, str):
+        elif isinstance(value, str) and "=" in value:
             event[key] = scrub_text(value)
     return event
 

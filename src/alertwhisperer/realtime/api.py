@@ -39,8 +39,11 @@ async def _authenticate(ws: WebSocket, token: str) -> Principal:
 
 @router.websocket("/ws")
 async def live(ws: WebSocket) -> None:
+    # A close before accept() reaches the browser as a bare HTTP 403 (close code 1006), so accept first:
+    # the page must see 4401 to log in again rather than retry forever.
     origin = ws.headers.get("origin")
     if origin and urlsplit(origin).netloc != ws.headers.get("host"):
+        await ws.accept()
         await ws.close(code=CLOSE_FORBIDDEN_ORIGIN, reason="cross-origin")
         return
     token = _token(ws)
@@ -49,6 +52,7 @@ async def live(ws: WebSocket) -> None:
             raise Unauthenticated("not logged in")
         principal = await _authenticate(ws, token)
     except Unauthenticated as exc:
+        await ws.accept()
         await ws.close(code=CLOSE_UNAUTHENTICATED, reason=exc.message[:100])
         return
     await ws.accept()

@@ -1,0 +1,1 @@
+"""Ingestion benchmark (see bench/ingest)."""

@@ -1,0 +1,172 @@
+"""bench/ingest: webhook ingestion throughput and latency against a real server process over loopback.
+
+The server runs as ``alertwhisperer serve`` (embedded default: SQLite WAL in a temporary data directory,
+embedded job worker, JSON request logs to a file); this process generates the load (see loadgen.py) and
+verifies the database afterwards. Every run stops by itself: each scenario is bounded by --duration, the
+whole run by a watchdog alarm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+
+from ingest_bench import scenarios, server
+from ingest_bench.loadgen import Result, percentile, run_closed, run_open
+from ingest_bench.verify import verify
+
+SCENARIOS: dict[str, Callable[[str, int, str, str], scenarios.Scenario]] = {
+    "a": scenarios.generic, "b": scenarios.alertmanager, "c": scenarios.repeat, "open": scenarios.open_loop,
+}
+TARGETS = {"a": "target >= 2,000 alerts/s", "b": "target >= 20,000 alerts/s", "c": "target >= 5,000/s",
+           "open": "target p99 <= 100 ms at 1,500/s"}
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench/ingest", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=20.0, help="seconds of load per scenario (default 20)")
+    p.add_argument("--scenario", action="append", choices=[*SCENARIOS, "all"],
+                   help="a, b, c, open (repeatable; default all)")
+    p.add_argument("--concurrency", type=int, default=64, help="connections in closed-loop scenarios (64)")
+    p.add_argument("--rate", type=float, default=1500.0, help="requests/s in the open-loop scenario (1500)")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first (2)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary data directory and server log")
+    return p.parse_args(argv)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process (all its threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy() -> float:
+    """CPU seconds spent busy by the whole machine so far."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuSample:
+    server: float
+    generator: float
+    machine: float
+
+    @classmethod
+    def take(cls, pid: int) -> CpuSample:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return cls(_cpu_seconds(pid), usage.ru_utime + usage.ru_stime, _machine_busy())
+
+
+def _cpu_line(before: CpuSample, after: CpuSample, r: Result) -> str:
+    server = after.server - before.server
+    generator = after.generator - before.generator
+    others = max(0.0, after.machine - before.machine - server - generator)
+    answered = max(1, len(r.latencies))
+    return (f"   CPU (cores busy on average): server {server / r.duration:.2f} "
+            f"({server / answered * 1e6:,.0f} us/request), load generator {generator / r.duration:.2f}, "
+            f"other processes {others / r.duration:.2f} of {os.cpu_count()}")
+
+
+def _report(name: str, s: scenarios.Scenario, r: Result, target: str) -> None:
+    lat = sorted(r.latencies)
+    ok = r.statuses.get(202, 0) + r.statuses.get(200, 0)
+    alerts = r.statuses.get(202, 0) * s.alerts_per_request
+    answered = len(lat)
+    print(f"\n== {s.name}  [{r.mode} loop, {r.duration:.1f} s]  ({target})")
+    print(f"   requests sent {r.sent}, answered {answered}, 2xx {ok}  ->  {answered / r.duration:,.0f} req/s")
+    if s.repeat:
+        print(f"   idempotent repeats answered (200): {r.statuses.get(200, 0) / r.duration:,.0f}/s; "
+              f"new (202): {r.statuses.get(202, 0)}")
+    else:
+        print(f"   new alerts acknowledged: {alerts}  ->  {alerts / r.duration:,.0f} alerts/s")
+    print(f"   latency ms: p50 {percentile(lat, .5) * 1000:.1f}  p90 {percentile(lat, .9) * 1000:.1f}  "
+          f"p99 {percentile(lat, .99) * 1000:.1f}  max {(lat[-1] if lat else float('nan')) * 1000:.1f}")
+    errors = {k: v for k, v in sorted(r.statuses.items()) if k not in (200, 202)}
+    print(f"   status counts: {dict(sorted(r.statuses.items()))}; errors by status: {errors or 'none'}; "
+          f"transport errors: {dict(r.errors) or 'none'}")
+    unanswered = r.sent - answered - sum(r.errors.values())
+    if unanswered:
+        print(f"   requests still unanswered when the generator gave up: {unanswered}")
+    if r.mode == "open":
+        print(f"   requests that waited for a free connection: {r.late_start}")
+
+
+def _watchdog(seconds: int) -> None:
+    def fire(_sig: int, _frame: FrameType | None) -> None:
+        raise TimeoutError(f"benchmark exceeded its {seconds} s budget")
+
+    signal.signal(signal.SIGALRM, fire)
+    signal.alarm(seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    chosen = args.scenario or ["all"]
+    names = list(SCENARIOS) if "all" in chosen else list(dict.fromkeys(chosen))
+    _watchdog(int(len(names) * (args.duration + args.warmup + 60) + 120))
+    try:
+        import uvloop
+
+        uvloop.install()
+        loop_name = "uvloop"
+    except ImportError:
+        loop_name = "asyncio"
+    print(f"bench/ingest: {len(names)} scenario(s) x {args.duration:.0f} s; load generator: 1 process, "
+          f"raw HTTP/1.1 keep-alive on {loop_name}; closed loop with {args.concurrency} connections, "
+          f"open loop at {args.rate:,.0f} req/s; host CPUs: {os.cpu_count()}")
+    srv = server.start(keep=args.keep)
+    print(f"server: pid {srv.pid()} on 127.0.0.1:{srv.port}, SQLite in {srv.data_dir}, "
+          f"limits raised to {server.HIGH_LIMITS}")
+    run = uuid.uuid4().hex[:8]
+    failed = False
+    try:
+        for name in names:
+            scen = SCENARIOS[name](srv.host, srv.port, srv.api_key, run)
+            if args.warmup > 0:
+                warm = SCENARIOS[name](srv.host, srv.port, srv.api_key, run + "w" + name)
+                asyncio.run(run_closed(srv.host, srv.port, warm.make, concurrency=min(args.concurrency, 16),
+                                       duration=args.warmup))
+            time.sleep(0.5)
+            before = CpuSample.take(srv.pid())
+            if name == "open":
+                result = asyncio.run(run_open(srv.host, srv.port, scen.make, rate=args.rate,
+                                              duration=args.duration))
+            else:
+                result = asyncio.run(run_closed(srv.host, srv.port, scen.make, concurrency=args.concurrency,
+                                                duration=args.duration))
+            after = CpuSample.take(srv.pid())
+            _report(name, scen, result, TARGETS[name])
+            print(_cpu_line(before, after, result))
+            check = verify(srv.db_path, scen, result)
+            print("   verification (database):")
+            for line in check.lines:
+                print("     " + line)
+            failed = failed or not check.ok
+            if srv.proc.poll() is not None:
+                print(f"server exited with {srv.proc.returncode}; see {srv.log_path}")
+                return 2
+    finally:
+        srv.stop()
+        if args.keep:
+            print(f"\nkept {srv.data_dir} (server log: {srv.log_path})")
+        srv.cleanup()
+    print("\nverification:", "FAILED" if failed else "every acknowledged alert stored exactly once")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
