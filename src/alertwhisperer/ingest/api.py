@@ -65,7 +65,7 @@ async def _writer_lifespan(app: FastAPI) -> AsyncIterator[None]:
     caches = IngestCaches()
     worker = getattr(app.state, "worker", None)
     writer = IngestWriter(app.state.engine, recent=caches.deliveries,
-                          on_commit=worker.wake if worker is not None else None)
+                          on_commit=worker.wake if worker is not None else None, on_stale_key=caches.invalidate)
     app.state.ingest_caches = caches
     app.state.ingest_writer = writer
     writer.start()
@@ -146,7 +146,7 @@ async def handle_webhook(request: Request, source: str, api_key: str | None) -> 
         headers=service.kept_headers(headers),
         control=result.control.model_dump(mode="json") if result.control else None,
         control_kind=result.control.kind if result.control else None,
-        alerts=service.alert_fields(result), signature=signature)
+        alerts=service.alert_fields(result), signature=signature, key_hash=company.key_hash or None)
     try:
         accepted = await state.ingest_writer.submit(submission)
     except WriterUnavailable as exc:

@@ -44,6 +44,7 @@ class CompanyEntry:
     ingest: IngestSettings
     secret: SecretSnapshot | None
     loaded_at: float
+    key_hash: str = ""  # re-checked by the writer inside the commit (keys rotated by another process)
 
 
 class CompanyCache:
@@ -81,7 +82,7 @@ class CompanyCache:
             return None
         row = await session.get(WebhookSecret, company.id)
         entry = CompanyEntry(company.id, CompanySettings.model_validate(company.settings or {}).ingest,
-                             SecretSnapshot.of(row) if row else None, time.monotonic())
+                             SecretSnapshot.of(row) if row else None, time.monotonic(), key_hash)
         if generation == self.generation:  # nothing changed while we read: safe to remember
             if len(self._by_hash) >= MAX_COMPANIES:
                 self._by_hash.pop(next(iter(self._by_hash)))
