@@ -121,6 +121,16 @@ async def test_keys_out_is_private_even_when_the_file_existed(db_url: str, tmp_p
     assert set(json.loads(keys.read_text())) == {"acme", "globex"}
 
 
+async def test_rerun_keeps_the_keys_an_earlier_run_wrote(db_url: str, tmp_path: Path) -> None:
+    keys = tmp_path / "keys.json"
+    code, out = await cli("import", _write(tmp_path, IMPORT), "--db", db_url, "--keys-out", str(keys))
+    assert code == 0, out
+    first = json.loads(keys.read_text())
+    code, out = await cli("import", _write(tmp_path, IMPORT), "--db", db_url, "--keys-out", str(keys))
+    assert code == 0 and "(0 new)" in out, out
+    assert json.loads(keys.read_text()) == first  # keys are shown once: a re-run must not wipe them
+
+
 async def test_rotate_key(db_url: str, db: AsyncSession, tmp_path: Path) -> None:
     keys = tmp_path / "keys.json"
     await cli("import", _write(tmp_path, IMPORT), "--db", db_url, "--keys-out", str(keys))

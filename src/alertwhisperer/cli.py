@@ -182,11 +182,18 @@ def import_cmd(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
     for slug, key in report.api_keys.items():
         typer.echo(f"  new company {slug}: API key {key}  (shown once)")
     if keys_out is not None:
+        # A re-run creates nothing new: keep the keys an earlier run wrote there (they are shown only once).
+        keys: dict[str, str] = {}
+        with contextlib.suppress(OSError, ValueError):
+            previous = json.loads(keys_out.read_text())
+            if isinstance(previous, dict):
+                keys = {str(k): str(v) for k, v in previous.items()}
+        keys.update(report.api_keys)
         fd = os.open(keys_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)  # O_CREAT's mode only applies to a new file; an existing one may be world-readable
         with os.fdopen(fd, "w") as fh:
-            json.dump(report.api_keys, fh, indent=2)
-        typer.echo(f"API keys written to {keys_out}")
+            json.dump(keys, fh, indent=2)
+        typer.echo(f"API keys written to {keys_out} ({len(report.api_keys)} new)")
 
 
 @company_app.command("rotate-key")
