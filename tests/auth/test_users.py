@@ -166,3 +166,17 @@ async def test_user_changes_are_audited(client: httpx.AsyncClient, sessionmaker:
     [u] = await audit_entries(sessionmaker, "user.updated")
     assert u.details["changes"] == {"skills": {"from": [], "to": ["Linux"]},
                                     "on_leave": {"from": False, "to": True}}
+
+
+async def test_anyone_may_rename_themselves_but_nothing_else(client: httpx.AsyncClient, settings: Settings,
+                                                             clock: FakeClock,
+                                                             sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    async with sessionmaker() as s:
+        acme = await make_company(s, clock, "Acme")
+        email = await make_user(s, settings, clock, Role.COMPANY_ADMIN, [acme.id])
+    tokens = await login(client, email)
+    me = (await client.get("/api/auth/me", headers=bearer(tokens))).json()
+    ok = await client.patch(f"/api/users/{me['id']}", headers=bearer(tokens), json={"name": "Alex Renamed"})
+    assert ok.status_code == 200 and ok.json()["name"] == "Alex Renamed"
+    promote = await client.patch(f"/api/users/{me['id']}", headers=bearer(tokens), json={"role": "msp_admin"})
+    assert promote.status_code == 403

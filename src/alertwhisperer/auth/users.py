@@ -130,9 +130,14 @@ async def _msp_admin_count(session: AsyncSession) -> int:
 async def update_user(session: AsyncSession, *, actor: Principal, clock: Clock, user_id: str,
                       data: UserUpdate) -> User:
     user = await get_user(session, actor=actor, user_id=user_id)
-    actor.require_role(Role.MSP_ADMIN, Role.COMPANY_ADMIN, action="manage users")
-    _check_role_grant(actor, Role(user.role))
     given = data.model_dump(exclude_unset=True)
+    if user.id == actor.user_id and not actor.is_msp_admin:
+        # Anyone may fix their own name; role, companies and skills are set by an administrator.
+        if set(given) - {"name"}:
+            raise Forbidden("you can change only your own name; ask an administrator for the rest")
+    else:
+        actor.require_role(Role.MSP_ADMIN, Role.COMPANY_ADMIN, action="manage users")
+        _check_role_grant(actor, Role(user.role))
     changes: dict[str, Any] = {}
     if given.get("role") is not None and given["role"] != user.role:
         _check_role_grant(actor, Role(given["role"]))
