@@ -149,7 +149,8 @@ async def build_world(client: httpx.AsyncClient, sm: SM, settings: Settings, clo
     w.params["alert_id"] = sent.json()["alert_ids"][0] if sent.status_code == 202 else "0" * 32
     w.markers = ["Zeta Hidden Corp", "zeta-hidden", b.id, b_db.id, b_app.id, "zeta-secret-db", "zeta-secret-app",
                  "10.99.0.5", b_tech_id, await user_id(sm, emails["b_admin"]), emails["b_tech"],
-                 emails["b_admin"], session_id, w.params["alert_id"], b.api_key, b.company.api_key_hash, b_tech_tokens["refresh_token"]]
+                 emails["b_admin"], session_id, w.params["alert_id"], b.api_key, b.company.api_key_hash,
+                 b_tech_tokens["refresh_token"]]
     return w
 
 

@@ -62,6 +62,13 @@ async def test_key_in_query_string_and_bad_keys(client: httpx.AsyncClient, acme:
     wrong = await client.post("/api/webhooks/alertmanager", content=AM_FIRING,
                               headers={"X-API-Key": "aw_" + "x" * 43})
     assert wrong.status_code == 401
+    # Alertmanager's and Grafana's `authorization` settings send the key as a bearer credential.
+    bearer_key = await client.post("/api/webhooks/alertmanager", content=AM_FIRING,
+                                   headers={"Authorization": f"Bearer {acme.api_key}"})
+    assert bearer_key.status_code == 202
+    user_token = await client.post("/api/webhooks/alertmanager", content=AM_FIRING,
+                                   headers={"Authorization": "Bearer eyJhbGciOi.not-a-company-key"})
+    assert user_token.status_code == 401
 
 
 async def test_regenerated_key_stops_working_immediately(client: httpx.AsyncClient, acme: MadeCompany,

@@ -14,7 +14,6 @@ from sqlalchemy.exc import OperationalError
 from alertwhisperer.deps import ClockDep, CurrentUser, SessionDep, SettingsDep, commit
 from alertwhisperer.errors import NotFound, Unauthenticated
 from alertwhisperer.ingest import adapters, service, signing
-from alertwhisperer.ingest.adapters.base import header
 from alertwhisperer.ingest.cache import CompanyEntry, IngestCaches
 from alertwhisperer.ingest.writer import IngestWriter, Submission, WriterUnavailable
 
@@ -80,7 +79,7 @@ router = APIRouter(tags=["ingest"], lifespan=_writer_lifespan)
 
 async def _company(state: Any, api_key: str | None) -> CompanyEntry:
     if not api_key:
-        raise Unauthenticated("missing API key: send it in the X-API-Key header (or ?api_key=)")
+        raise Unauthenticated(service.MISSING_KEY)
     caches: IngestCaches = state.ingest_caches
     entry = caches.companies.get(api_key)
     if entry is None:
@@ -124,7 +123,7 @@ async def handle_webhook(request: Request, source: str, api_key: str | None) -> 
         raise NotFound(f"unknown source {source!r}; known sources: {', '.join(adapters.keys())}")
     headers = dict(request.headers)
     try:
-        company = await _company(state, header(headers, "x-api-key") or api_key)
+        company = await _company(state, service.api_key_from(headers, api_key))
     except OperationalError:
         return _unavailable(source, "database busy; retry")
     verdict = await state.limiter.hit(company.company_id, company.ingest)

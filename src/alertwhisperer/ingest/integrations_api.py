@@ -10,7 +10,6 @@ from pydantic import BaseModel
 from alertwhisperer.deps import ClockDep, CurrentUser, SessionDep, SettingsDep, commit
 from alertwhisperer.ingest import heartbeats, integrations
 from alertwhisperer.ingest import service as ingest
-from alertwhisperer.ingest.adapters.base import header
 from alertwhisperer.tenants import service as tenants
 
 router = APIRouter(tags=["integrations"])
@@ -95,7 +94,7 @@ async def delete_heartbeat(company_id: str, heartbeat_name: str, request: Reques
 async def ping(heartbeat_name: str, request: Request, db: SessionDep, clock: ClockDep,
                api_key: Annotated[str | None, Query()] = None) -> heartbeats.HeartbeatOut:
     """A ping from the monitored integration (API key auth, like webhooks)."""
-    company = await ingest.authenticate(db, api_key=header(dict(request.headers), "x-api-key") or api_key)
+    company = await ingest.authenticate(db, api_key=ingest.api_key_from(dict(request.headers), api_key))
     hb = await heartbeats.ping(db, clock=clock, company=company, name=heartbeat_name)
     out = heartbeats.to_out(hb)
     await commit(request, db)

@@ -33,6 +33,7 @@ from alertwhisperer.tenants.service import company_for_api_key
 log = structlog.get_logger(__name__)
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
+MISSING_KEY = "missing API key: send it in the X-API-Key header, as Authorization: Bearer aw_…, or as ?api_key="
 PROCESS_JOB = "ingest.process"
 KEPT_HEADERS = ("content-type", "user-agent", "x-delivery-id", "x-timestamp", "x-amz-sns-message-type",
                 "x-amz-sns-message-id", "sentry-hook-resource", "x-request-id")
@@ -52,9 +53,22 @@ class Accepted:
     control: str | None = None
 
 
+def api_key_from(headers: Mapping[str, str], query_key: str | None) -> str | None:
+    """The company key: ``X-API-Key`` (preferred), ``Authorization: Bearer aw_…`` (what Alertmanager's and
+    Grafana's ``authorization`` settings send), else ``?api_key=`` for tools that cannot set headers."""
+    given = header(headers, "x-api-key")
+    if given:
+        return given.strip()
+    auth = header(headers, "authorization") or ""
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip().startswith("aw_"):
+        return token.strip()
+    return query_key
+
+
 async def authenticate(session: AsyncSession, *, api_key: str | None) -> Company:
     if not api_key:
-        raise Unauthenticated("missing API key: send it in the X-API-Key header (or ?api_key=)")
+        raise Unauthenticated(MISSING_KEY)
     company = await company_for_api_key(session, api_key=api_key)
     if company is None:
         raise Unauthenticated("invalid API key")
