@@ -20,8 +20,8 @@ from alertwhisperer.jobs.registry import build_registry
 from alertwhisperer.jobs.worker import Worker
 from tests.factories import MadeCompany, bearer, login, make_company, make_user
 
-PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "payloads"
-AM_FIRING = (PAYLOADS / "alertmanager-firing.json").read_bytes()
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+AM_FIRING = (FIXTURES / "alertmanager" / "firing.json").read_bytes()
 
 
 @pytest.fixture

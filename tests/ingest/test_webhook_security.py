@@ -17,8 +17,8 @@ from alertwhisperer.ingest.models import Delivery, WebhookSecret
 from alertwhisperer.ingest.signing import sign
 from tests.factories import MadeCompany, bearer, login, make_company, make_user
 
-PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "payloads"
-BODY = (PAYLOADS / "alertmanager-firing.json").read_bytes()
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+BODY = (FIXTURES / "alertmanager" / "firing.json").read_bytes()
 
 
 @pytest.fixture
