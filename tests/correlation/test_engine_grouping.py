@@ -107,24 +107,29 @@ def test_topology_downstream_effect_joins_the_upstream_incident_which_is_root_ca
 def test_topology_upstream_cause_arriving_later_joins_and_becomes_root_cause() -> None:
     run = Run()
     lb = run.send(0, asset_ref="acme-lb-01", signature="TargetResponseTime high")
-    app = run.send(20, asset_ref="acme-app-01", signature="HTTP 5xx error rate high")
-    db = run.send(30, asset_ref="acme-db-01", signature="NodeFilesystemAlmostOutOfSpace")
+    app = run.send(20, asset_ref="acme-app-01", signature="Service nginx is down")
+    db = run.send(30, asset_ref="acme-db-01", signature="PostgresqlTooManyConnections")
     assert lb.incident_id == app.incident_id == db.incident_id
     assert run.incident(db).root == "db"
     assert db.explanation.root_cause == "acme-db-01"
     assert db.explanation.topology_path[0] == "acme-db-01"
 
 
-def test_topology_siblings_with_the_same_effect_join_and_can_be_switched_off() -> None:
+def test_topology_siblings_join_only_through_their_common_upstream_cause() -> None:
     run = Run()
     a = run.send(0, asset_ref="acme-app-01", signature="Slow responses")
     b = run.send(30, asset_ref="acme-app-02", signature="Response time above 2s")
-    assert a.incident_id == b.incident_id
-    assert b.explanation.path_text == "acme-app-02 → depends_on → acme-db-01 → depended on by → acme-app-01"
+    assert a.incident_id != b.incident_id  # the same kind of effect on two siblings proves nothing by itself
+    db = run.send(60, asset_ref="acme-db-01", signature="PostgresqlTooManyConnections")  # their common cause
+    assert db.explanation.rule == "topology" and db.merged
+    assert run.state.canonical(str(a.incident_id)) == run.state.canonical(str(b.incident_id)) == db.incident_id
+    assert run.incident(db).root == "db"
     run = Run(policy=CorrelationPolicy(topology_siblings=False))
     a = run.send(0, asset_ref="acme-app-01", signature="Slow responses")
     b = run.send(30, asset_ref="acme-app-02", signature="Response time above 2s")
-    assert a.incident_id != b.incident_id
+    db = run.send(60, asset_ref="acme-db-01", signature="PostgresqlTooManyConnections")
+    assert db.incident_id == a.incident_id and not db.merged
+    assert run.state.canonical(str(b.incident_id)) != db.incident_id
 
 
 def test_topology_does_not_join_independent_symptoms_or_unlinked_assets_or_when_off() -> None:

@@ -168,3 +168,25 @@ def test_related_symptoms() -> None:
     assert not related("disk", "cpu")
     assert not related("other", "other")
     assert related("disk", "disk")
+
+
+def test_false_friends_swap_is_memory_refused_connections_are_a_service_inodes_are_disk() -> None:
+    from alertwhisperer.correlation.symptoms import classify as cls
+    assert cls("High swap space usage (less than 50% free)").name == "memory"
+    assert cls("Lack of free swap space").name == "memory"
+    assert cls("Page file usage high").name == "memory"
+    assert cls("Free memory is low").name == "memory"
+    assert cls("Free disk space is less than 5% on volume /").name == "disk"
+    assert cls("Free inodes is less than 20% on volume /").name == "disk"
+    assert cls("connect to 10.0.0.1 failed: connection refused").name.startswith("service_down:")
+    assert cls("could not connect to server: Connection refused").name == "db_connections"
+    assert cls("Nginx active connections high").name != "db_connections"
+
+
+def test_service_names_are_not_filler_words_and_http_service_is_http() -> None:
+    from alertwhisperer.correlation.symptoms import classify as cls
+    from alertwhisperer.correlation.symptoms import normalise
+    assert cls("HTTP service is down on web-02", host="web-02").name == "service_down:http"
+    assert normalise("HTTP service is down") == "http service is down"
+    assert cls("service_check_failed").name == "service_down:unknown"
+    assert cls("process foo crashed").name == "service_down:foo"

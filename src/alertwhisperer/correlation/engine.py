@@ -226,10 +226,16 @@ def _refire(seen: _Seen, a: AlertState, state: TenantState, tenant: Tenant) -> D
     status = incident.status_at(seen.at)
     since = seen.at - incident.resolve_at if incident.resolve_at is not None else timedelta(0)
     flapping_now = len([t for t in a.changes if t >= seen.at - policy.flap_window]) + 1 > policy.flap_changes
-    if not (flapping_now or status != "resolved" or since <= policy.reopen):
+    # back into its incident when flapping, when the incident resolved less than the reopen window ago, or when
+    # the incident is still open and this alert cleared less than the reopen window ago; a re-fire long after
+    # it cleared is a new occurrence, even if other alerts keep the old incident open
+    recent = a.resolved_at is None or seen.at - a.resolved_at <= policy.reopen
+    if not (flapping_now or (status != "resolved" and recent) or (status == "resolved" and since <= policy.reopen)):
         return None
     if status == "resolved" and not flapping_now and _maintenance(seen, tenant):
         return None
+    if status == "resolved" and not flapping_now and _live_elsewhere(seen, incident, state, tenant):
+        return None  # part of something going on now (a storm, an upstream cause): not a reopen of the old one
     _note_change(a, seen.at, policy)
     a.status, a.resolved_at = "firing", None
     a.count += 1
@@ -255,6 +261,12 @@ def _refire(seen: _Seen, a: AlertState, state: TenantState, tenant: Tenant) -> D
     why = _explain(seen, rule, tenant, incident, time_gap_seconds=since.total_seconds() if reopened else 0.0)
     kind: DecisionKind = "flapping" if a.flapping else "correlated"
     return _decision(seen, kind, incident, reason, why, reopened=reopened, flapping=a.flapping)
+
+
+def _live_elsewhere(seen: _Seen, incident: IncidentState, state: TenantState, tenant: Tenant) -> bool:
+    matches = find_matches(state=state, tenant=tenant, asset=seen.asset, symptom=seen.symptom.name, key=seen.key,
+                           at=seen.at)
+    return any(m.incident.id != incident.id and m.incident.status_at(seen.at) != "resolved" for m in matches)
 
 
 # --- new occurrences ---------------------------------------------------------------------------------------
@@ -297,6 +309,9 @@ def _new_occurrence(seen: _Seen, previous: AlertState | None, state: TenantState
             reason += f"; paused until {incident.notify_after.isoformat()} (auto-pause)"
         why = _explain(seen, "new", tenant, incident)
         return _decision(seen, "new_incident", incident, reason, why, notify_after=incident.notify_after)
+    live = [m for m in matches if m.incident.status_at(seen.at) != "resolved"]
+    if live:  # an alert that belongs to something going on now does not also reopen (and merge) a finished one
+        matches = live
     ordered = sorted(matches, key=lambda m: (m.incident.opened_at, m.incident.id))
     survivor = ordered[0].incident
     merged = tuple(m.incident.id for m in ordered[1:] if m.incident.id != survivor.id)
@@ -361,7 +376,7 @@ def _alert_state(seen: _Seen, incident_id: str | None, *, suppressed: str | None
                    asset_key=seen.asset.key, symptom=seen.symptom.name, signature=seen.alert.signature,
                    severity=seen.alert.severity, status="firing", incident_id=incident_id, first_seen=seen.at,
                    last_seen=seen.at, acknowledged=seen.alert.status == "acknowledged", suppressed=suppressed,
-                   message=seen.alert.message, value=seen.alert.value)
+                   message=seen.alert.message, value=seen.alert.value, key=seen.key)
     if previous is not None:
         a.changes = previous.changes
     a.changes.append(seen.at)

@@ -20,10 +20,16 @@ class CorrelationPolicy(BaseModel):
     * ``window_minutes`` (5-15, default 15): how far apart, in event time, alerts may be and still join.
     * ``key``: what makes two alerts "the same problem" — ``asset+symptom`` (default), ``asset``,
       ``asset+signature`` (the seeds' rule) or ``labels`` (the values of ``key_labels``).
-    * ``related_symptoms``: related symptoms on one asset (memory + oom + service down) join one incident.
-    * ``topology``: alerts on assets linked by depends_on (up to ``topology_depth`` hops, either direction;
-      with ``topology_siblings`` also through a common upstream) join; the upstream asset is the probable root
-      cause.
+    * ``related_symptoms``: related symptoms on one asset (memory + oom + service down) join one incident when
+      they start within the window of each other; usage symptoms (cpu, memory, disk) only within
+      ``cause_window_minutes``, and before a service effect they explain, never after it.
+    * ``topology``: alerts on assets linked by depends_on (up to ``topology_depth`` hops, either direction)
+      join when the upstream incident's onset symptom can cause the downstream one (``symptoms.EXPLAINS``),
+      both start within the window and the cause is still active; the upstream asset is the probable root
+      cause. Resource and degradation causes (disk, memory, oom, cpu, errors, latency) explain only direct
+      dependents, within ``cause_window_minutes`` of their start. Siblings (assets sharing an upstream) end up
+      in one incident only through that upstream's cause incident; ``topology_siblings`` is kept for
+      compatibility and, when false, stops a late upstream cause from merging incidents of several dependents.
     * storm: ``storm_min_assets`` or more assets failing with a ``storm_classes`` symptom within
       ``storm_window_seconds`` of each other are one incident.
     * ``resolve_hold_minutes``: an incident whose alerts are all resolved resolves this long after the last
@@ -45,6 +51,7 @@ class CorrelationPolicy(BaseModel):
     topology: bool = True
     topology_depth: int = Field(3, ge=1, le=6)
     topology_siblings: bool = True
+    cause_window_minutes: int = Field(5, ge=1, le=15)
     storm: bool = True
     storm_window_seconds: int = Field(120, ge=5, le=900)
     storm_min_assets: int = Field(3, ge=2, le=10_000)
@@ -70,6 +77,10 @@ class CorrelationPolicy(BaseModel):
     @cached_property
     def window(self) -> timedelta:
         return timedelta(minutes=self.window_minutes)
+
+    @cached_property
+    def cause_window(self) -> timedelta:
+        return timedelta(minutes=min(self.cause_window_minutes, self.window_minutes))
 
     @cached_property
     def storm_window(self) -> timedelta:

@@ -56,6 +56,7 @@ class AlertState:
     suppressed: str | None = None  # why it is in no incident: "maintenance:<window id>", "orphan_resolve"
     message: str = ""
     value: str | None = None
+    key: str = ""  # the grouping key it was correlated with
 
 
 @dataclass(slots=True)

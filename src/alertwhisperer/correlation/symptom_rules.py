@@ -76,6 +76,8 @@ RULES: tuple[tuple[str, str, str], ...] = (
      r"(?:is )?(?:slow|latency|performance)|buffer (?:cache )?hit (?:ratio|rate)|"
      r"cache hit ratio|\bwait stats\b|tempdb|autovacuum|table bloat"),
     # --- resources -----------------------------------------------------------------------------------------
+    # swap and page files are memory, although their alerts talk about "space" and "free"
+    ("memory.swap", "memory", r"\bswap|page ?file|paging file|virtual memory"),
     ("disk", "disk",
      r"\bdisk|file ?system|\bfs\b|\bvolume\b.*(?:space|full|usage|filling|low|free|used|utili)|"
      r"(?:persistent )?volume (?:filling|full|almost|usage|space|low)|free (?:storage )?space|storage "
@@ -110,12 +112,14 @@ RULES: tuple[tuple[str, str, str], ...] = (
      r"powered off|no data (?:from|for) host|not reporting|resource health.*unavailable|availability "
      r"(?:metric|dropped|lost|check)|vm availability|went offline|is offline|\boffline\b|"
      r"host (?:alive|check)|unexpected (?:shutdown|reboot)|kernel panic|bsod|blue screen|monitor type=ping"),
+    ("service_down.web", "service_down:{service}", rf"\b(?P<service>https?|web) (?:service|server|site) {_DOWN}"),
     ("service_down.windows", "service_down:{service}",
      r"the (?P<service>[\w ]{2,60}?) service (?:terminated|entered the stopped state|stopped|failed|"
      r"crashed|is not running)"),
     ("service_down.process", "service_down:{service}",
      rf"(?:service|process|daemon|unit|systemd)\b[: ]+['\"]?(?P<service>{_SVC})['\"]?.*{_DOWN}|"
-     rf"(?:service|process|program|daemon|container)\s+['\"]?(?P<service2>[a-z0-9][\w.@]*)['\"]?\s+{_DOWN}"),
+     rf"(?:service|process|program|daemon|container)\s+(?!(?:is|was|has|are|not|check|health)\b)['\"]?"
+     rf"(?P<service2>[a-z0-9][\w.@]*)['\"]?\s+{_DOWN}"),
     ("service_down.generic", "service_down:{service}",
      r"(?:service|process|daemon|systemd unit|unit|pod|container|job|task|deployment|replica ?set|"
      r"stateful ?set|daemon ?set)s? (?:\S+ )?" + _DOWN + r"|crash ?loop|back ?off|pods? (?:restarting|not "
@@ -125,6 +129,7 @@ RULES: tuple[tuple[str, str, str], ...] = (
      r"\b(?:econnrefused|connection refused|port|tcp|connect(?:ion)? (?:to|failed))\b.*?:(?P<port>\d{2,5})\b|"
      r"\bport (?P<port2>\d{2,5}) (?:is )?(?:closed|down|not responding|unreachable|refused)|"
      r"monitor type=(?:port|tcp|steam|mqtt|radius|smtp)"),
+    ("service_down.refused", "service_down:{service}", r"\b(?:econnrefused|connection refused)\b"),
     ("service_down.http", "service_down:http",
      r"^(?:https?|http check|https check|web ?site|url|web|http probe|check http|website check)$|"
      r"probe ?(?:http )?fail\w*|blackbox|uptime check|synthetic\w*|web ?site (?:is )?(?:down|unreachable|"

@@ -29,7 +29,7 @@ BASE_CLASSES: frozenset[str] = frozenset({
 })
 
 # Same-asset relations: two symptoms on one asset within the window are one problem when they share a group
-# (host_down relates to everything except the "independent" classes). Certificate, backup, security and
+# (host_down relates to its consequences, see HOST_DOWN_RELATED). Certificate, backup, security and
 # other are independent: they only group by their own key.
 INDEPENDENT: frozenset[str] = frozenset({"certificate", "backup", "security", "other"})
 _GROUPS: tuple[frozenset[str], ...] = (
@@ -40,12 +40,43 @@ _GROUPS: tuple[frozenset[str], ...] = (
     frozenset({"network", "latency", "http_errors", "replication", "service_down", "db_connections"}),
     frozenset({"disk", "service_down", "db_slow"}),  # a full or failing disk stops or slows its services
 )
+# A host that goes down takes its services and connections with it; an OOM can bring it down. Resource usage
+# (cpu, memory, disk) is not related: a down host reports none, and a resource alert before it is no evidence.
+HOST_DOWN_RELATED: frozenset[str] = frozenset({
+    "network", "service_down", "http_errors", "latency", "db_connections", "replication", "oom",
+})
 # Topology: a downstream asset shows effects of an upstream cause.
 EFFECTS: frozenset[str] = frozenset({
     "host_down", "network", "service_down", "http_errors", "latency", "db_connections", "db_slow", "replication",
 })
 CAUSES: frozenset[str] = BASE_CLASSES - INDEPENDENT
 STORM_FAMILY: frozenset[str] = frozenset({"host_down", "network"})
+
+# Topology is causal: an upstream cause explains only the downstream effects it can produce. Per cause class:
+# (effect classes it explains on dependents, whether only on *direct* dependents and only for a short while).
+# * an unreachable host or network cuts off everything that talks to it, however far downstream;
+# * a database that is slow, saturated or lagging (or a service that is down) shows up downstream as latency,
+#   errors, failed connections and services that give up;
+# * a resource problem (disk, memory, oom, cpu) or a degraded service (errors, latency) affects the services
+#   that call that host directly, and only while it is fresh - a disk filling for hours explains nothing new.
+_UNREACHABLE: frozenset[str] = frozenset({
+    "host_down", "network", "service_down", "http_errors", "latency", "db_connections", "db_slow", "replication",
+})
+_DEGRADED: frozenset[str] = frozenset({"service_down", "http_errors", "latency"})
+EXPLAINS: dict[str, tuple[frozenset[str], bool]] = {
+    "host_down": (_UNREACHABLE, False),
+    "network": (_UNREACHABLE, False),
+    "service_down": (_DEGRADED | {"db_connections"}, False),
+    "db_slow": (_DEGRADED | {"db_connections"}, False),
+    "db_connections": (_DEGRADED | {"db_connections"}, False),
+    "replication": (_DEGRADED | {"db_connections"}, False),
+    "disk": (_DEGRADED, True),
+    "memory": (_DEGRADED, True),
+    "oom": (_DEGRADED, True),
+    "cpu": (_DEGRADED, True),
+    "http_errors": (_DEGRADED, True),
+    "latency": (_DEGRADED, True),
+}
 
 
 def base_class(symptom: str) -> str:
@@ -62,6 +93,48 @@ def is_cause(symptom: str) -> bool:
     return base_class(symptom) in CAUSES
 
 
+@lru_cache(maxsize=4096)
+def explains(cause: str, effect: str, hops: int) -> bool:
+    """Whether ``cause`` on an upstream asset ``hops`` depends_on links away can explain ``effect`` downstream."""
+    rule = EXPLAINS.get(base_class(cause))
+    if rule is None:
+        return False
+    effects, direct_only = rule
+    return base_class(effect) in effects and (hops <= 1 or not direct_only)
+
+
+RESOURCES: frozenset[str] = frozenset({"cpu", "memory", "disk"})
+_SERVICE_EFFECTS: frozenset[str] = frozenset({"service_down", "http_errors", "latency"})
+
+
+@lru_cache(maxsize=1024)
+def resource_cause(a: str, b: str) -> int:
+    """For two related symptoms on one asset: 1 when ``a`` is a resource (cpu, memory, disk) and ``b`` a service
+    effect it may cause (down, errors, latency), -1 the other way round, 0 when neither. Such a pair is one
+    problem only when the resource alert comes first and shortly before: usage alerts are common and an
+    effect seen before them is not explained by them."""
+    x, y = base_class(a), base_class(b)
+    if x in RESOURCES and y in _SERVICE_EFFECTS:
+        return 1
+    if y in RESOURCES and x in _SERVICE_EFFECTS:
+        return -1
+    return 0
+
+
+@lru_cache(maxsize=256)
+def any_usage(a: str, b: str) -> bool:
+    """Whether either is a usage symptom (cpu, memory, disk): common and mostly harmless, so related to
+    something else on the host only when they start close together."""
+    return base_class(a) in RESOURCES or base_class(b) in RESOURCES
+
+
+@lru_cache(maxsize=256)
+def is_short_lived_cause(cause: str) -> bool:
+    """Causes that explain effects downstream only shortly after they start (see ``EXPLAINS``)."""
+    rule = EXPLAINS.get(base_class(cause))
+    return rule is not None and rule[1]
+
+
 def in_storm_family(symptom: str, classes: Iterable[str] = STORM_FAMILY) -> bool:
     return base_class(symptom) in set(classes)
 
@@ -74,8 +147,8 @@ def related(a: str, b: str) -> bool:
         return False
     if x == y:  # service_down:nginx and service_down:php-fpm on one host
         return True
-    if "host_down" in (x, y):
-        return True
+    if "host_down" in (x, y):  # what a host going down looks like on it, or what brings it down (oom)
+        return (y if x == "host_down" else x) in HOST_DOWN_RELATED
     return any(x in group and y in group for group in _GROUPS)
 
 
@@ -125,8 +198,8 @@ def normalise(text: str) -> str:
     """CamelCase to words, separators to spaces, lower case (see ``symptom_rules``)."""
     text = _SEPARATORS.sub(" ", _CAMEL.sub(" ", text)).strip().lower()
     for a, b in _JOINS:
-        if a in text:
-            text = text.replace(a, b)
+        if a in text:  # whole words only: "http service" is not "httpservice"
+            text = re.sub(rf"\b{a}\b", b, text)
     return text
 
 
