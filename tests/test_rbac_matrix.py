@@ -27,7 +27,10 @@ from alertwhisperer.auth.models import AuthSession, Membership, User
 from alertwhisperer.auth.principal import Role
 from alertwhisperer.clock import FakeClock
 from alertwhisperer.config import Settings
+from alertwhisperer.correlation.models import Incident
+from alertwhisperer.correlation.service import correlate_deliveries
 from alertwhisperer.db import Base
+from alertwhisperer.ingest.models import Alert
 from tests.auth.helpers import cheap_argon2, user_id  # noqa: F401  (cheap_argon2: autouse fixture)
 from tests.factories import PASSWORD, bearer, login, make_asset, make_company, make_user
 
@@ -59,6 +62,7 @@ PARAMS: dict[str, Callable[[World], str]] = {
     "heartbeat_name": lambda w: w.params["heartbeat_name"],
     "source": lambda w: "alertmanager",  # a monitoring tool key, not a tenant resource
     "alert_id": lambda w: w.params["alert_id"],
+    "incident_id": lambda w: w.params["incident_id"],
 }
 
 JSON_BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
@@ -147,10 +151,16 @@ async def build_world(client: httpx.AsyncClient, sm: SM, settings: Settings, clo
                              headers=bearer(tokens["msp_admin"]))
     assert sent.status_code in (202, 404, 405), sent.text
     w.params["alert_id"] = sent.json()["alert_ids"][0] if sent.status_code == 202 else "0" * 32
+    async with sm() as s:  # correlate B's alert into an incident (what the inbox job does)
+        deliveries = list((await s.execute(select(Alert.delivery_id).where(Alert.company_id == b.id))).scalars())
+        await correlate_deliveries(s, now=clock.now(), delivery_ids=deliveries)
+        await s.commit()
+        incident = (await s.execute(select(Incident.id).where(Incident.company_id == b.id))).scalars().first()
+    w.params["incident_id"] = incident or "0" * 32
     w.markers = ["Zeta Hidden Corp", "zeta-hidden", b.id, b_db.id, b_app.id, "zeta-secret-db", "zeta-secret-app",
                  "10.99.0.5", b_tech_id, await user_id(sm, emails["b_admin"]), emails["b_tech"],
-                 emails["b_admin"], session_id, w.params["alert_id"], b.api_key, b.company.api_key_hash,
-                 b_tech_tokens["refresh_token"]]
+                 emails["b_admin"], session_id, w.params["alert_id"], w.params["incident_id"], b.api_key,
+                 b.company.api_key_hash, b_tech_tokens["refresh_token"]]
     return w
 
 

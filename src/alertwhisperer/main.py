@@ -17,6 +17,7 @@ from alertwhisperer.auth.cookies import RefreshedCookiesMiddleware
 from alertwhisperer.auth.users_api import router as users_router
 from alertwhisperer.clock import Clock, SystemClock
 from alertwhisperer.config import Settings
+from alertwhisperer.correlation.api import router as incidents_router
 from alertwhisperer.db import make_engine, make_sessionmaker
 from alertwhisperer.errors import DomainError, Invalid, Throttled
 from alertwhisperer.ingest.api import router as ingest_router
@@ -101,7 +102,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     for router in (ops_router, auth_router, users_router, tenants_router, audit_router, ingest_router,
-                   integrations_router,
+                   integrations_router, incidents_router,
                    realtime_router):
         app.include_router(router)
     from alertwhisperer.web import mount_web

@@ -2,12 +2,14 @@
 
 from alertwhisperer.audit.models import AuditEntry
 from alertwhisperer.auth.models import AuthSession, LoginFailure, Membership, RefreshToken, User
+from alertwhisperer.correlation.models import CorrelationState, Incident, IncidentAlert
 from alertwhisperer.db import Base
 from alertwhisperer.ingest.models import Alert, Delivery, Heartbeat, IdempotencyKey, SeenSignature, WebhookSecret
 from alertwhisperer.jobs.models import Job
 from alertwhisperer.tenants.models import Asset, AssetDependency, Company
 
 __all__ = [
-    "Alert", "Asset", "AssetDependency", "AuditEntry", "AuthSession", "Base", "Company", "Delivery", "Heartbeat",
-    "IdempotencyKey", "Job", "LoginFailure", "Membership", "RefreshToken", "SeenSignature", "User", "WebhookSecret",
+    "Alert", "Asset", "AssetDependency", "AuditEntry", "AuthSession", "Base", "Company", "CorrelationState",
+    "Delivery", "Heartbeat", "IdempotencyKey", "Incident", "IncidentAlert", "Job", "LoginFailure", "Membership",
+    "RefreshToken", "SeenSignature", "User", "WebhookSecret",
 ]

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from alertwhisperer.correlation.service import correlate_deliveries
 from alertwhisperer.ingest import sns
 from alertwhisperer.ingest.models import Alert, Delivery
 from alertwhisperer.jobs.models import Job
@@ -25,10 +26,11 @@ def _delivery_ids(job: Job) -> list[str]:
 async def process_delivery(ctx: JobContext, job: Job) -> None:
     """Idempotent: a delivery already processed is left alone (a retried job cannot repeat it).
 
-    Correlation (the next issue) hooks in here; today the alerts are published on the live channel.
+    The alerts are published on the live channel, then correlated into incidents in this transaction
+    (``correlation.service.correlate_deliveries``: skips alerts that already have an outcome).
     The job's deliveries are processed in its one transaction, in the order they were accepted. Plain
-    column reads and one UPDATE (no ORM objects, never the raw bodies): this runs for every delivery,
-    next to the webhook writer, on the same CPU and (on SQLite) the same write lock.
+    column reads and one UPDATE here (never the raw bodies): this runs for every delivery, next to the
+    webhook writer, on the same CPU and (on SQLite) the same write lock.
     """
     ids = _delivery_ids(job)
     found = {r.id: r for r in (await ctx.session.execute(
@@ -56,8 +58,10 @@ async def process_delivery(ctx: JobContext, job: Job) -> None:
             delivery = await ctx.session.get(Delivery, row.id)
             if delivery is not None:
                 await sns.on_control(ctx, delivery)
+    for row in todo:
         for alert in by_delivery.get(row.id, []):
             emit(ctx.session, Event("alert.received", alert.company_id, {
                 "id": alert.id, "source": alert.source, "status": alert.status, "severity": alert.severity,
                 "signature": alert.signature, "asset_ref": alert.asset_ref, "message": alert.message[:300],
             }))
+    await correlate_deliveries(ctx.session, now=ctx.clock.now(), delivery_ids=todo_ids)

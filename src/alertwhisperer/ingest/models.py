@@ -34,6 +34,7 @@ class Alert(Base):
     __table_args__ = (
         Index("ix_alerts_company_received", "company_id", "received_at"),
         Index("ix_alerts_company_external", "company_id", "source", "external_id"),
+        Index("ix_alerts_company_correlation_seq", "company_id", "correlation_seq"),
     )
 
     id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
@@ -53,6 +54,13 @@ class Alert(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     url: Mapped[str | None] = mapped_column(Text, default=None)
     value: Mapped[str | None] = mapped_column(String(500), default=None)
+    # What correlation decided (None until processed): new_incident | correlated | duplicate | resolved |
+    # suppressed; the incident it went to (after merges) and why.
+    outcome: Mapped[str | None] = mapped_column(String(16), default=None)
+    incident_id: Mapped[str | None] = mapped_column(IdType, default=None, index=True)
+    decision_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    correlation_seq: Mapped[int | None] = mapped_column(Integer, default=None)  # its place in the state's log
+    opened_incident_id: Mapped[str | None] = mapped_column(IdType, default=None)  # the incident it opened
 
 
 class IdempotencyKey(Base):

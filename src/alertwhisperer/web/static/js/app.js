@@ -151,6 +151,7 @@
       if (ev.type !== "alert.received") { htmx.trigger(body, "aw-any", detail); }  // alerts are not audited
     }
     if (ev.type === "alert.received") { alertReceived(ev); return; }
+    if (kind === "incident") { return; }  // incident events refresh pages (aw-incident-*); the alert already toasted
     if (ev.data.origin && ev.data.origin === body.dataset.origin) { return; }
     if (SPECIAL[ev.type]) {
       var t = SPECIAL[ev.type](ev);

@@ -1,0 +1,36 @@
+"""Incident read routes (thin: the queries module scopes everything by company)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query
+
+from alertwhisperer.correlation import queries
+from alertwhisperer.correlation.schemas import IncidentDetail, IncidentOut, TimelineEntry
+from alertwhisperer.deps import CurrentUser, SessionDep
+
+router = APIRouter(prefix="/api", tags=["incidents"])
+
+Severity = Literal["critical", "high", "medium", "low", "info"]
+
+
+@router.get("/incidents", response_model=list[IncidentOut])
+async def list_incidents(user: CurrentUser, db: SessionDep, status: str | None = None,
+                         severity: Severity | None = None, company: str | None = None,
+                         limit: int = Query(100, ge=1, le=500), offset: int = Query(0, ge=0)) -> list[IncidentOut]:
+    """Sorted by priority (highest first). ``company`` is a company id."""
+    rows = await queries.list_incidents(db, actor=user, status=status, severity=severity, company_id=company,
+                                        limit=limit, offset=offset)
+    return [IncidentOut.model_validate(r) for r in rows]
+
+
+@router.get("/incidents/{incident_id}", response_model=IncidentDetail)
+async def get_incident(incident_id: str, user: CurrentUser, db: SessionDep) -> IncidentDetail:
+    incident, timeline = await queries.get_incident(db, actor=user, incident_id=incident_id)
+    detail = IncidentDetail.model_validate(incident)
+    detail.alerts = [TimelineEntry(alert_id=a.id, kind=link.kind, reason=link.reason, explanation=link.explanation,
+                                   joined_at=link.joined_at, source=a.source, status=a.status, severity=a.severity,
+                                   signature=a.signature, asset_ref=a.asset_ref, message=a.message)
+                     for link, a in timeline]
+    return detail

@@ -1,0 +1,251 @@
+"""Correlation as a service: a delivery's alerts -> decisions, incidents and their links, in the caller's transaction.
+
+The company's ``TenantState`` comes from ``store`` (in-process cache, snapshot + log in the database; the
+multi-process rules are described there). Idempotent: alerts that already have an outcome are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from alertwhisperer.correlation import store
+from alertwhisperer.correlation.context import Tenant
+from alertwhisperer.correlation.decision import Decision, Explanation
+from alertwhisperer.correlation.models import Incident, IncidentAlert
+from alertwhisperer.correlation.state import IncidentState, TenantState
+from alertwhisperer.correlation.store import build_tenant, clear_cache, load_assets, policy_of
+from alertwhisperer.ingest.models import Alert
+from alertwhisperer.jobs import service as jobs
+from alertwhisperer.jobs.models import Job
+from alertwhisperer.jobs.worker import JobContext, PermanentError
+from alertwhisperer.realtime.hub import Event, emit
+from alertwhisperer.tenants.models import Asset, Company
+
+log = structlog.get_logger(__name__)
+
+RESOLVE_JOB = "incident.resolve_due"
+__all__ = ["RESOLVE_JOB", "build_tenant", "clear_cache", "correlate_deliveries", "explanation_dict",
+           "incident_values", "load_assets", "opening_values", "policy_of", "resolve_due", "resolve_due_job"]
+
+
+# --- incident rows ---------------------------------------------------------------------------------------------
+def incident_values(incident: IncidentState, *, tenant: Tenant, now: datetime) -> dict[str, Any]:
+    """The columns of an incident row that follow from its state (not id/company/title/symptom/key)."""
+    resolved = incident.status_at(now) == "resolved"
+    score = incident.priority(now)
+    return {
+        "status": "resolved" if resolved else "open", "severity": incident.severity,
+        "symptoms": sorted(incident.symptoms), "root_asset_key": incident.root,
+        "root_asset_name": tenant.assets.display_name(incident.root) if incident.root else "",
+        "asset_keys": sorted(incident.asset_symptoms), "tools": sorted(incident.tools),
+        "first_seen": incident.opened_at, "last_seen": incident.last_seen,
+        "resolves_at": None if incident.firing else incident.resolve_at,
+        "resolved_at": incident.resolve_at if resolved else None,
+        "time_to_resolve_seconds": (incident.resolve_at - incident.opened_at).total_seconds()
+        if resolved and incident.resolve_at else None,
+        "alert_count": len(incident.alerts), "duplicate_count": max(incident.notifications - len(incident.alerts), 0),
+        "reopen_count": incident.reopen_count, "flapping": incident.flapping, "priority": score.total,
+        "priority_breakdown": [{"name": n, "points": p, "detail": d} for n, p, d in score.as_list()],
+    }
+
+
+_EXPLANATION_FIELDS = tuple(f.name for f in fields(Explanation))
+
+
+def explanation_dict(explanation: Explanation) -> dict[str, Any]:
+    """``Explanation.as_dict()`` without ``dataclasses.asdict``'s deep copies (its values are flat)."""
+    data = {name: getattr(explanation, name) for name in _EXPLANATION_FIELDS}
+    for name in ("topology_path", "merged", "notes"):
+        data[name] = list(data[name])
+    if explanation.topology_path:
+        data["topology_path_text"] = explanation.path_text
+    return data
+
+
+def opening_values(decision: Decision) -> dict[str, Any]:
+    """Columns fixed when an incident opens: what it is about and why it opened."""
+    symptom = decision.symptom
+    return {"symptom": symptom, "title": f"{symptom.replace('_', ' ')} on {decision.asset.name}"[:500],
+            "key": decision.explanation.key[:600], "explanation": explanation_dict(decision.explanation)}
+
+
+def _event_data(row: Incident) -> dict[str, Any]:
+    return {"id": row.id, "title": row.title, "status": row.status, "severity": row.severity,
+            "priority": row.priority, "alert_count": row.alert_count, "root_asset": row.root_asset_name}
+
+
+# --- processing ------------------------------------------------------------------------------------------------
+async def correlate_deliveries(session: AsyncSession, *, now: datetime, delivery_ids: Sequence[str]
+                               ) -> list[Decision]:
+    """Correlate the not-yet-correlated alerts of these deliveries, in order; persist everything it decided.
+
+    Idempotent: an alert that already has an outcome is skipped, so a retried inbox job changes nothing.
+    """
+    order = {d: i for i, d in enumerate(delivery_ids)}
+    rows = (await session.execute(select(Alert).where(Alert.delivery_id.in_(list(delivery_ids)),
+                                                      Alert.outcome.is_(None)))).scalars().all()
+    rows = sorted(rows, key=lambda r: (order[r.delivery_id], r.position))
+    by_company: dict[str, list[Alert]] = {}
+    for row in rows:
+        by_company.setdefault(row.company_id, []).append(row)
+    decisions: list[Decision] = []
+    for company_id, alerts in by_company.items():
+        company = await session.get(Company, company_id)
+        if company is None:
+            continue
+        async with store.lock(company_id):
+            try:
+                decisions += await _correlate_company(session, company, alerts, now)
+            except BaseException:
+                store.forget(company_id)  # its state may hold work this transaction will not commit
+                raise
+    return decisions
+
+
+async def _correlate_company(session: AsyncSession, company: Company, alerts: list[Alert], now: datetime
+                             ) -> list[Decision]:
+    entry = await store.checkout(session, company)
+    state, tenant = entry.state, entry.tenant
+    decisions: list[Decision] = []
+    opened: dict[str, Decision] = {}
+    touched: dict[str, None] = {}
+    merged: dict[str, None] = {}
+    for row in alerts:
+        decision = entry.correlate(row)
+        decisions.append(decision)
+        if decision.kind == "new_incident" and decision.incident_id:
+            opened[decision.incident_id] = decision
+        touched.update(dict.fromkeys(decision.touched))
+        if decision.incident_id:
+            touched[decision.incident_id] = None
+        merged.update(dict.fromkeys(decision.merged))
+    await _register_discovered(session, company.id, decisions, now)
+    await _write_incidents(session, company.id, tenant, state, opened, list(touched), list(merged), now)
+    await _write_alerts(session, company.id, state, alerts, decisions)
+    await _schedule_holds(session, company.id, state, decisions, now)
+    await store.save(session, entry, now)
+    return decisions
+
+
+async def _register_discovered(session: AsyncSession, company_id: str, decisions: Iterable[Decision],
+                               now: datetime) -> None:
+    names = sorted({d.asset.key.removeprefix("discovered:") for d in decisions
+                    if d.asset.discovered and d.asset.key.startswith("discovered:")})
+    if not names:
+        return
+    taken = set((await session.execute(select(Asset.name).where(Asset.company_id == company_id,
+                                                                Asset.name.in_(names)))).scalars())
+    for name in names:
+        if name not in taken and len(name) <= 255:
+            session.add(Asset(company_id=company_id, name=name, discovered=True, created_at=now, updated_at=now))
+    await session.flush()
+
+
+async def _write_incidents(session: AsyncSession, company_id: str, tenant: Tenant, state: TenantState,
+                           opened: dict[str, Decision], touched: list[str], merged: list[str], now: datetime
+                           ) -> None:
+    ids = list(dict.fromkeys([*touched, *merged]))
+    existing = {r.id: r for r in (await session.execute(
+        select(Incident).where(Incident.id.in_(ids), Incident.company_id == company_id))).scalars()} if ids else {}
+    for incident_id in ids:
+        row = existing.get(incident_id)
+        canonical = state.canonical(incident_id)
+        if canonical != incident_id:  # folded into another incident
+            if row is not None:
+                row.status, row.merged_into, row.updated_at = "merged", canonical, now
+                emit(session, Event("incident.updated", company_id, _event_data(row)))
+            continue
+        incident = state.incidents.get(incident_id)
+        if incident is None:
+            continue
+        values = incident_values(incident, tenant=tenant, now=now)
+        if row is None:
+            opening = opened.get(incident_id)
+            if opening is None:  # unknown to the database (should not happen): describe it from its state
+                values |= {"symptom": sorted(incident.symptoms)[0] if incident.symptoms else "other",
+                           "title": f"incident on {values['root_asset_name']}", "key": incident.key[:600],
+                           "explanation": {}}
+            else:
+                values |= opening_values(opening)
+            row = Incident(id=incident_id, company_id=company_id, created_at=now, updated_at=now, **values)
+            session.add(row)
+            emit(session, Event("incident.created", company_id, _event_data(row)))
+            continue
+        was = row.status
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.updated_at = now
+        kind = "incident.resolved" if row.status == "resolved" and was != "resolved" else "incident.updated"
+        emit(session, Event(kind, company_id, _event_data(row)))
+    await session.flush()
+    if merged:
+        pairs = {m: state.canonical(m) for m in merged}
+        for old, new in pairs.items():
+            await session.execute(update(Alert).where(Alert.company_id == company_id, Alert.incident_id == old)
+                                  .values(incident_id=new).execution_options(synchronize_session=False))
+            await session.execute(update(IncidentAlert).where(IncidentAlert.incident_id == old)
+                                  .values(incident_id=new).execution_options(synchronize_session=False))
+
+
+async def _write_alerts(session: AsyncSession, company_id: str, state: TenantState, alerts: list[Alert],
+                        decisions: list[Decision]) -> None:
+    for row, decision in zip(alerts, decisions, strict=True):
+        incident_id = state.canonical(decision.incident_id) if decision.incident_id else None
+        row.outcome, row.incident_id, row.decision_reason = decision.outcome, incident_id, decision.reason
+        if incident_id is not None:
+            session.add(IncidentAlert(incident_id=incident_id, alert_id=row.id, company_id=company_id,
+                                      kind=decision.kind, reason=decision.reason,
+                                      explanation=explanation_dict(decision.explanation), joined_at=row.received_at))
+    await session.flush()
+
+
+async def _schedule_holds(session: AsyncSession, company_id: str, state: TenantState, decisions: list[Decision],
+                          now: datetime) -> None:
+    holds: dict[str, datetime] = {}
+    for decision in decisions:
+        if decision.resolves_at is not None and decision.incident_id and not decision.incident_resolved:
+            holds[state.canonical(decision.incident_id)] = decision.resolves_at
+    for incident_id, due in holds.items():
+        await jobs.enqueue(session, kind=RESOLVE_JOB, now=now, company_id=company_id, due_at=due,
+                           payload={"company_id": company_id, "incident_id": incident_id},
+                           dedup_key=f"{RESOLVE_JOB}:{incident_id}:{int(due.timestamp())}")
+
+
+async def resolve_due(session: AsyncSession, *, now: datetime, company_id: str, incident_id: str) -> bool:
+    """A resolve hold ran out: mark the incident resolved unless something fired since. True when it did."""
+    company = await session.get(Company, company_id)
+    if company is None:
+        return False
+    async with store.lock(company_id):
+        entry = await store.checkout(session, company)
+        canonical = entry.state.canonical(incident_id)
+        incident = entry.state.incidents.get(canonical)
+        row = await session.get(Incident, canonical)
+        if row is None or row.company_id != company_id or row.status != "open":
+            return False
+        if incident is not None and incident.status_at(now) != "resolved":
+            return False  # fired again, or the hold moved (its own job is scheduled)
+        if incident is not None:
+            for name, value in incident_values(incident, tenant=entry.tenant, now=now).items():
+                setattr(row, name, value)
+        else:  # pruned from the state: it resolved long ago
+            row.status, row.resolved_at = "resolved", row.resolves_at or now
+        row.updated_at = now
+        emit(session, Event("incident.resolved", company_id, _event_data(row)))
+        await session.flush()
+        return True
+
+
+async def resolve_due_job(ctx: JobContext, job: Job) -> None:
+    """The ``incident.resolve_due`` job handler."""
+    company_id, incident_id = job.payload.get("company_id"), job.payload.get("incident_id")
+    if not isinstance(company_id, str) or not isinstance(incident_id, str):
+        raise PermanentError("resolve job without company_id/incident_id")
+    await resolve_due(ctx.session, now=ctx.clock.now(), company_id=company_id, incident_id=incident_id)
