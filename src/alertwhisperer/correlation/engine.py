@@ -15,11 +15,12 @@ from alertwhisperer.correlation.context import Tenant
 from alertwhisperer.correlation.decision import Decision, DecisionKind, Explanation, Rule
 from alertwhisperer.correlation.identity import alert_identity, normalise_signature
 from alertwhisperer.correlation.maintenance import is_in_maintenance
-from alertwhisperer.correlation.matching import Match, add_asset, find_matches, update_root
+from alertwhisperer.correlation.matching import add_asset, find_matches, update_root
 from alertwhisperer.correlation.policy import CorrelationPolicy
 from alertwhisperer.correlation.priority import max_severity
 from alertwhisperer.correlation.state import AlertState, IncidentState, TenantState, widen
 from alertwhisperer.correlation.symptoms import Symptom, base_class, in_storm_family
+from alertwhisperer.correlation.wording import human, join_reason
 from alertwhisperer.ingest.schemas import AlertIn
 
 PRUNE_EVERY = 4096  # calls between automatic prunes of long-resolved incidents
@@ -252,7 +253,7 @@ def _refire(seen: _Seen, a: AlertState, state: TenantState, tenant: Tenant) -> D
                  f"kept in incident {incident.id}"
     elif reopened:
         rule = "reopen"
-        reason = f"Alert {a.alert_id} fired again {_human(since)} after incident {incident.id} resolved " \
+        reason = f"Alert {a.alert_id} fired again {human(since)} after incident {incident.id} resolved " \
                  f"(reopen window {policy.reopen_minutes} min): incident reopened"
     else:
         rule = "refire"
@@ -327,7 +328,8 @@ def _new_occurrence(seen: _Seen, previous: AlertState | None, state: TenantState
         survivor.reopen_count += 1
     best = ordered[0]
     rule = best.rule
-    reason = _join_reason(seen, rule, best, survivor, tenant)
+    reason = join_reason(rule, best, survivor, tenant, key=seen.key, symptom=seen.symptom.name,
+                         asset=seen.asset.name)
     if merged:
         reason += f"; merged incident{'s' if len(merged) > 1 else ''} {', '.join(merged)} into it"
     others = tuple(f"also {m.rule} with {m.incident.id}" for m in ordered[1:])
@@ -339,35 +341,6 @@ def _new_occurrence(seen: _Seen, previous: AlertState | None, state: TenantState
     if merged:
         return replace(decision, touched=(survivor.id, *merged))
     return decision
-
-
-def _join_reason(seen: _Seen, rule: str, best: Match, incident: IncidentState, tenant: Tenant) -> str:
-    gap = _human(best.gap)
-    policy = tenant.policy
-    root = tenant.assets.display_name(incident.root)
-    if rule == "key":
-        return f"Joined incident {incident.id}: same {policy.key} key {seen.key!r}, {gap} from its alerts"
-    if rule == "reopen":
-        return f"Reopened incident {incident.id}: same key {seen.key!r}, it resolved {gap} ago (reopen window " \
-               f"{policy.reopen_minutes} min)"
-    if rule == "related_symptom":
-        return f"Joined incident {incident.id}: {seen.symptom.name} on {seen.asset.name} is related to " \
-               f"{best.note} on the same asset, {gap} apart"
-    if rule == "topology":
-        path = " → ".join(best.path)
-        return f"Joined incident {incident.id}: {seen.asset.name} is linked by depends_on ({path}), {gap} apart; " \
-               f"probable root cause {root}"
-    return f"Joined incident {incident.id}: alert storm, {best.note} assets failing with " \
-           f"{base_class(seen.symptom.name)} within {policy.storm_window_seconds} s; first failing: {root}"
-
-
-def _human(delta: timedelta) -> str:
-    seconds = int(abs(delta.total_seconds()))
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{seconds // 60} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _alert_state(seen: _Seen, incident_id: str | None, *, suppressed: str | None = None,
