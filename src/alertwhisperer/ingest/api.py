@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 
 from alertwhisperer.deps import ClockDep, CurrentUser, SessionDep, SettingsDep, commit
-from alertwhisperer.errors import NotFound, Unauthenticated
+from alertwhisperer.errors import Unauthenticated
 from alertwhisperer.ingest import adapters, service, signing
 from alertwhisperer.ingest.cache import CompanyEntry, IngestCaches
 from alertwhisperer.ingest.writer import IngestWriter, Submission, WriterUnavailable
@@ -118,9 +118,7 @@ async def receive(source: str, request: Request,
 
 async def handle_webhook(request: Request, source: str, api_key: str | None) -> JSONResponse:
     state = request.app.state
-    adapter = adapters.get(source)
-    if adapter is None:
-        raise NotFound(f"unknown source {source!r}; known sources: {', '.join(adapters.keys())}")
+    adapter = service.adapter_for(source)
     headers = dict(request.headers)
     try:
         company = await _company(state, service.api_key_from(headers, api_key))
@@ -175,7 +173,7 @@ async def list_alerts(user: CurrentUser, db: SessionDep,
 @router.get("/api/webhooks/sources")
 async def sources(user: CurrentUser) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
-    for key in adapters.keys():  # noqa: SIM118 - a function, not a dict
+    for key in adapters.all_keys():
         adapter = adapters.get(key)
         if adapter is not None:
             info = adapter.INFO

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from alertwhisperer.clock import Clock
 from alertwhisperer.errors import DomainError, Invalid, NotFound, Unauthenticated
 from alertwhisperer.ingest import adapters
-from alertwhisperer.ingest.adapters.base import AdapterError, header
+from alertwhisperer.ingest.adapters.base import Adapter, AdapterError, header
 from alertwhisperer.ingest.models import Alert, Delivery, IdempotencyKey
 from alertwhisperer.ingest.schemas import ParseResult
 from alertwhisperer.jobs import service as jobs
@@ -75,10 +75,15 @@ async def authenticate(session: AsyncSession, *, api_key: str | None) -> Company
     return company
 
 
-def parse(source: str, body: bytes, headers: Mapping[str, str]) -> ParseResult:
+def adapter_for(source: str) -> Adapter:
     adapter = adapters.get(source)
     if adapter is None:
-        raise NotFound(f"unknown source {source!r}; known sources: {', '.join(adapters.keys())}")
+        raise NotFound(f"unknown source {source!r}; known sources: {', '.join(adapters.all_keys())}")
+    return adapter
+
+
+def parse(source: str, body: bytes, headers: Mapping[str, str]) -> ParseResult:
+    adapter = adapter_for(source)
     if not body.strip():
         raise Invalid("empty body")
     try:

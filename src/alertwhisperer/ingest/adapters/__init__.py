@@ -43,10 +43,6 @@ def get(key: str) -> Adapter | None:
     return _load(module) if module else None
 
 
-def keys() -> list[str]:
-    return list(ADAPTER_MODULES)
-
-
 def all_keys() -> list[str]:
     """Every registered source key, in registry order."""
     return list(ADAPTER_MODULES)
