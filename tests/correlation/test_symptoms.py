@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from alertwhisperer.correlation.causality import same_asset
 from alertwhisperer.correlation.symptoms import (
     SymptomClassifier,
     SymptomRule,
     canonical_service,
     classify,
     normalise,
-    related,
 )
+
+
+def related(a: str, b: str) -> bool:
+    return same_asset(a, b) is not None
 
 CASES = [
     # Prometheus Alertmanager alertnames
@@ -28,6 +32,11 @@ CASES = [
     ("NodeCPUHighUsage", "", {}, "cpu"),
     ("PostgresqlTooManyConnections", "", {}, "db_connections"),
     ("PostgresqlDown", "", {}, "service_down:postgresql"),
+    ("PGSQL connections", "", {}, "db_connections"),  # Nagios check_pgsql
+    ("Drive C: Space", "Drive C: Space CRITICAL", {}, "disk"),  # Nagios NSClient++
+    ("Service nginx restarted", "", {}, "service_down:nginx"),
+    ("Service app.service has been restarted (uptime < 10m)", "", {}, "service_down:unknown"),
+    ("postgres-connections", "postgres-connections check", {}, "db_connections"),  # Icinga check_postgres
     ("PostgresqlSlowQueries", "", {}, "db_slow"),
     ("MySQLReplicationLag", "", {}, "replication"),
     ("MysqlSlaveReplicationLag", "", {}, "replication"),

@@ -22,8 +22,15 @@ Using it (service layer, replay CLI)::
 
 * ``correlate`` mutates ``state`` in place (one tenant's working copy; the replay CLI keeps one per company in
   memory, the service layer loads/saves it). It raises ``ValueError`` if the state, the tenant context and the
-  optional ``company_id`` disagree: nothing ever crosses companies. Per alert it costs a few dict lookups
-  plus the symptom regexes (cached per signature), so it sustains many thousands of alerts per second.
+  optional ``company_id`` disagree: nothing ever crosses companies. Per alert it costs a few dict lookups:
+  a repeat or resolve of a known alert keeps the symptom it was first classified with, classification results
+  are cached per (signature, message, labels, host), and the grouping rules look only at incidents indexed
+  by the alert's key, asset and topological neighbours, so it sustains tens of thousands of alerts per second
+  (``bench/correlation/engine_speed.py``).
+* Grouping is causal and explains away: an alert joins the incident of the *best* explanation (a failure
+  before resource usage, then the closest start), not every incident it touches; a cause must be active and
+  come first (an effect may be noticed before it only by a detection delay); a cause noticed late takes only
+  effects nothing else explains; a recurrence reopens by its key, measured from when *its* alerts cleared.
 * ``state.close_incident(id, at)``: a technician resolved it by hand. ``state.prune(now, keep=...)`` drops
   incidents resolved long ago (``correlate`` also does it every ``PRUNE_EVERY`` calls).
 * ``IncidentState.status_at(t)`` is open / resolving (hold running) / resolved; ``.priority(now)`` the
@@ -31,8 +38,9 @@ Using it (service layer, replay CLI)::
 * Building blocks usable alone: ``classify`` / ``SymptomClassifier`` (symptoms), ``AssetIndex.resolve``
   (assets), ``alert_identity``, ``priority_score``, ``is_in_maintenance``.
 
-Modules: symptoms (+ symptom_rules, the data), assets, identity, policy, maintenance, priority, state,
-decision, context, matching (the grouping tiers), engine.
+Modules: symptoms (+ symptom_rules, the data), causality (which symptom can explain which, and when), assets,
+identity, policy, maintenance, priority, state, decision, context, matching (the grouping rules and the
+choice among them), engine.
 """
 
 from alertwhisperer.correlation.assets import AssetIndex, AssetInfo, ResolvedAsset, format_path

@@ -15,7 +15,7 @@ from alertwhisperer.correlation.context import Tenant
 from alertwhisperer.correlation.decision import Decision, DecisionKind, Explanation, Rule
 from alertwhisperer.correlation.identity import alert_identity, normalise_signature
 from alertwhisperer.correlation.maintenance import is_in_maintenance
-from alertwhisperer.correlation.matching import add_asset, find_matches, update_root
+from alertwhisperer.correlation.matching import add_asset, choose, find_matches, update_root
 from alertwhisperer.correlation.policy import CorrelationPolicy
 from alertwhisperer.correlation.priority import max_severity
 from alertwhisperer.correlation.state import AlertState, IncidentState, TenantState, widen
@@ -24,9 +24,10 @@ from alertwhisperer.correlation.wording import human, join_reason
 from alertwhisperer.ingest.schemas import AlertIn
 
 PRUNE_EVERY = 4096  # calls between automatic prunes of long-resolved incidents
+_STORED: dict[str, Symptom] = {}  # the symptom a known alert keeps, one object per class
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every notification, and a frozen __init__ costs more
 class _Seen:
     """One notification, prepared: everything the rules need, computed once."""
 
@@ -66,10 +67,15 @@ def _aware(value: datetime) -> datetime:
 def _prepare(alert: AlertIn, alert_id: str | None, now: datetime, state: TenantState, tenant: Tenant) -> _Seen:
     at = min(_aware(alert.occurred_at), now) if alert.occurred_at else now
     asset = tenant.assets.resolve(alert.asset_ref, alert.labels)
-    symptom = tenant.classifier.classify(alert.signature, alert.message, alert.labels, alert.asset_ref,
-                                         asset.host)
     identity = alert_identity(source=alert.source, external_id=alert.external_id, signature=alert.signature,
                               asset_key=asset.key, labels=alert.labels)
+    known = state.alerts.get(identity)
+    if known is not None:  # a later notification of a known alert keeps the symptom it was first seen with
+        symptom = _STORED.get(known.symptom) or _STORED.setdefault(known.symptom,
+                                                                   Symptom(known.symptom, "identity", ""))
+    else:
+        symptom = tenant.classifier.classify(alert.signature, alert.message, alert.labels, alert.asset_ref,
+                                             asset.host)
     key = grouping_key(tenant.policy, asset_key=asset.key, symptom=symptom.name, signature=alert.signature,
                        labels=alert.labels)
     tool = (alert.labels.get("tool_source") or alert.source).strip().lower() if alert.source == "generic" \
@@ -92,7 +98,7 @@ def correlate(alert: AlertIn, state: TenantState, *, tenant: Tenant, now: dateti
         state.prune(state.latest, keep=policy.reopen + policy.flap_window + policy.window + policy.hold)
     seen = _prepare(alert, alert_id, now, state, tenant)
     existing = state.alerts.get(seen.identity)
-    if existing is not None and (existing.asset_key, existing.symptom) != (seen.asset.key, seen.symptom.name):
+    if existing is not None and existing.asset_key != seen.asset.key:
         seen = _as_stored(seen, existing, tenant)
     if alert.status == "resolved":
         return _resolve(seen, existing, state, tenant)
@@ -191,7 +197,7 @@ def _resolve(seen: _Seen, a: AlertState | None, state: TenantState, tenant: Tena
     a.status, a.resolved_at = "resolved", at
     a.last_seen = max(a.last_seen, at)
     _note_change(a, at, policy)
-    incident.firing.discard(a.identity)
+    incident.clear(a.identity, a.asset_key, a.symptom, a.key, at)
     incident.flapping = incident.flapping or a.flapping
     kind: DecisionKind = "flapping" if a.flapping else "resolved"
     if incident.firing:
@@ -230,13 +236,18 @@ def _refire(seen: _Seen, a: AlertState, state: TenantState, tenant: Tenant) -> D
     # back into its incident when flapping, when the incident resolved less than the reopen window ago, or when
     # the incident is still open and this alert cleared less than the reopen window ago; a re-fire long after
     # it cleared is a new occurrence, even if other alerts keep the old incident open
-    recent = a.resolved_at is None or seen.at - a.resolved_at <= policy.reopen
-    if not (flapping_now or (status != "resolved" and recent) or (status == "resolved" and since <= policy.reopen)):
+    # (measured from when the incident would have resolved for this alert alone - its clear plus the hold -
+    # not from when others kept it open until)
+    ended = None if a.resolved_at is None else a.resolved_at + policy.hold
+    if ended is not None and incident.resolve_at is not None:
+        ended = min(ended, incident.resolve_at)  # closed by hand: no hold
+    recent = ended is None or seen.at - ended <= policy.reopen
+    if not (flapping_now or recent):
         return None
     if status == "resolved" and not flapping_now and _maintenance(seen, tenant):
         return None
-    if status == "resolved" and not flapping_now and _live_elsewhere(seen, incident, state, tenant):
-        return None  # part of something going on now (a storm, an upstream cause): not a reopen of the old one
+    if not flapping_now and _live_elsewhere(seen, incident, state, tenant):
+        return None  # part of something going on now (a storm, an upstream cause): not a return of the old one
     _note_change(a, seen.at, policy)
     a.status, a.resolved_at = "firing", None
     a.count += 1
@@ -265,9 +276,11 @@ def _refire(seen: _Seen, a: AlertState, state: TenantState, tenant: Tenant) -> D
 
 
 def _live_elsewhere(seen: _Seen, incident: IncidentState, state: TenantState, tenant: Tenant) -> bool:
-    matches = find_matches(state=state, tenant=tenant, asset=seen.asset, symptom=seen.symptom.name, key=seen.key,
+    """Whether a storm or an upstream cause going on now, in another incident, explains the re-fire."""
+    matches = find_matches(state=state, tenant=tenant, asset=seen.asset, symptom=seen.symptom.name, key="",
                            at=seen.at)
-    return any(m.incident.id != incident.id and m.incident.status_at(seen.at) != "resolved" for m in matches)
+    return any(m.incident.id != incident.id and m.incident.status_at(seen.at) != "resolved"
+               and (m.role == "storm" or (m.role == "cause" and m.rule == "topology")) for m in matches)
 
 
 # --- new occurrences ---------------------------------------------------------------------------------------
@@ -296,8 +309,8 @@ def _new_occurrence(seen: _Seen, previous: AlertState | None, state: TenantState
     if blocked is not None:
         state.alerts[seen.identity] = _alert_state(seen, None, suppressed=blocked, previous=previous)
         return _suppressed(seen, blocked, "inside a maintenance window", tenant)
-    matches = find_matches(state=state, tenant=tenant, asset=seen.asset, symptom=seen.symptom.name, key=seen.key,
-                           at=seen.at)
+    matches = choose(find_matches(state=state, tenant=tenant, asset=seen.asset, symptom=seen.symptom.name,
+                                  key=seen.key, at=seen.at), seen.at, policy)
     if not matches:
         incident = state.new_incident(key=seen.key, at=seen.at, severity=seen.alert.severity, asset_key=seen.asset.key)
         if policy.transient_pause is not None:
@@ -310,9 +323,6 @@ def _new_occurrence(seen: _Seen, previous: AlertState | None, state: TenantState
             reason += f"; paused until {incident.notify_after.isoformat()} (auto-pause)"
         why = _explain(seen, "new", tenant, incident)
         return _decision(seen, "new_incident", incident, reason, why, notify_after=incident.notify_after)
-    live = [m for m in matches if m.incident.status_at(seen.at) != "resolved"]
-    if live:  # an alert that belongs to something going on now does not also reopen (and merge) a finished one
-        matches = live
     ordered = sorted(matches, key=lambda m: (m.incident.opened_at, m.incident.id))
     survivor = ordered[0].incident
     merged = tuple(m.incident.id for m in ordered[1:] if m.incident.id != survivor.id)
@@ -322,17 +332,20 @@ def _new_occurrence(seen: _Seen, previous: AlertState | None, state: TenantState
     if merged:
         update_root(survivor, tenant.assets)
     was_resolved = survivor.status_at(seen.at) == "resolved"
+    member_is_new = seen.symptom.name not in survivor.asset_symptoms.get(seen.asset.key, {})
     state.alerts[seen.identity] = _alert_state(seen, survivor.id, previous=previous)
     _attach(seen, survivor, state, tenant, new_alert=True)
+    if member_is_new and any(m.role in ("cause", "peer", "storm") for m in matches):
+        survivor.explained.setdefault(seen.asset.key, set()).add(seen.symptom.name)
     if was_resolved:
         survivor.reopen_count += 1
-    best = ordered[0]
+    best = matches[0]
     rule = best.rule
     reason = join_reason(rule, best, survivor, tenant, key=seen.key, symptom=seen.symptom.name,
                          asset=seen.asset.name)
     if merged:
         reason += f"; merged incident{'s' if len(merged) > 1 else ''} {', '.join(merged)} into it"
-    others = tuple(f"also {m.rule} with {m.incident.id}" for m in ordered[1:])
+    others = tuple(f"also {m.rule} with {m.incident.id}" for m in matches[1:])
     why = _explain(seen, rule, tenant, survivor,  # type: ignore[arg-type]
                    time_gap_seconds=best.gap.total_seconds(), topology_path=best.path, merged=merged,
                    storm_assets=len(survivor.storm_assets) if rule == "storm" else None,
@@ -359,8 +372,9 @@ def _alert_state(seen: _Seen, incident_id: str | None, *, suppressed: str | None
 def _attach(seen: _Seen, incident: IncidentState, state: TenantState, tenant: Tenant, *, new_alert: bool) -> None:
     assert incident.company_id == state.company_id, "an incident never spans two companies"
     asset_key = seen.asset.key
+    stored = state.alerts[seen.identity]
     incident.alerts.add(seen.identity)
-    incident.firing.add(seen.identity)
+    incident.fire(seen.identity, stored.asset_key, stored.symptom, stored.key)
     incident.notifications += 1
     incident.last_seen = max(incident.last_seen, seen.at)
     incident.opened_at = min(incident.opened_at, seen.at)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 # Label keys (lower case) that vary between notifications of one alert.
 VOLATILE_LABELS: frozenset[str] = frozenset({
@@ -42,6 +43,7 @@ def stable_labels(labels: Mapping[str, str]) -> list[tuple[str, str]]:
     return out
 
 
+@lru_cache(maxsize=16384)
 def normalise_signature(signature: str) -> str:
     return _SPACE.sub(" ", signature).strip().casefold()
 

@@ -20,21 +20,26 @@ class CorrelationPolicy(BaseModel):
     * ``window_minutes`` (5-15, default 15): how far apart, in event time, alerts may be and still join.
     * ``key``: what makes two alerts "the same problem" — ``asset+symptom`` (default), ``asset``,
       ``asset+signature`` (the seeds' rule) or ``labels`` (the values of ``key_labels``).
-    * ``related_symptoms``: related symptoms on one asset (memory + oom + service down) join one incident when
-      they start within the window of each other; usage symptoms (cpu, memory, disk) only within
-      ``cause_window_minutes``, and before a service effect they explain, never after it.
+    * ``related_symptoms``: symptoms on one asset join when one causes the other or both are faces of one
+      failure (``causality.same_asset``): the cause must come first and still be active - within
+      ``cause_window_minutes`` for most causes, any time for memory pressure before an OOM kill - and two
+      faces of one failure must start within the cause window of each other.
     * ``topology``: alerts on assets linked by depends_on (up to ``topology_depth`` hops, either direction)
-      join when the upstream incident's onset symptom can cause the downstream one (``symptoms.EXPLAINS``),
-      both start within the window and the cause is still active; the upstream asset is the probable root
-      cause. Resource and degradation causes (disk, memory, oom, cpu, errors, latency) explain only direct
-      dependents, within ``cause_window_minutes`` of their start. Siblings (assets sharing an upstream) end up
-      in one incident only through that upstream's cause incident; ``topology_siblings`` is kept for
-      compatibility and, when false, stops a late upstream cause from merging incidents of several dependents.
+      join when an upstream member can cause the downstream one (``causality.EXPLAINS``), is still active,
+      and the effect started after it within the window (or was noticed at most a detection delay before it);
+      the upstream asset is the probable root cause. Resource and degradation causes (disk, memory, oom, cpu,
+      errors, latency) explain only direct dependents, within ``cause_window_minutes`` of their start. An
+      alert explained by several incidents joins the best explanation only (explaining away), and a cause
+      noticed late joins only the effects nothing else explains. Siblings (assets sharing an upstream) end up
+      in one incident only through that upstream's cause; ``topology_siblings`` false stops a late upstream
+      cause from merging incidents of several dependents.
     * storm: ``storm_min_assets`` or more assets failing with a ``storm_classes`` symptom within
-      ``storm_window_seconds`` of each other are one incident.
+      ``storm_window_seconds`` of each other are one incident (a host whose failure began long before - an
+      old problem back - does not pull its incident into a new storm).
     * ``resolve_hold_minutes``: an incident whose alerts are all resolved resolves this long after the last
       resolve unless something fires again; ``reopen_minutes``: a firing alert this soon after the incident
-      resolved reopens it.
+      resolved reopens it (measured from when the incident would have resolved for that problem alone: the
+      clear of the alerts with its key plus the hold, not a later resolution kept back by other alerts).
     * flapping: more than ``flap_changes`` firing/resolved changes of one alert within ``flap_minutes``.
     * ``transient_pause_minutes`` (off by default): a new incident notifies nobody for this long, and not at
       all if it resolves meanwhile (PagerDuty's auto-pause).

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 SEVERITY_POINTS: dict[str, int] = {"critical": 90, "high": 60, "medium": 30, "low": 10, "info": 5}
 SEVERITY_RANK: dict[str, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -49,10 +50,16 @@ class PriorityScore:
 
 def priority_score(*, severity: str, critical_asset: bool, duplicates: int, tools: Collection[str],
                    opened_at: datetime, now: datetime) -> PriorityScore:
+    distinct = tuple(sorted({t for t in tools if t}))
+    hours = max(int((now - opened_at).total_seconds() // 3600), 0)
+    return _score(severity, critical_asset, duplicates, distinct, hours)
+
+
+@lru_cache(maxsize=8192)
+def _score(severity: str, critical_asset: bool, duplicates: int, distinct: tuple[str, ...], hours: int
+           ) -> PriorityScore:
     base = SEVERITY_POINTS[severity]
     dup_points = min(max(duplicates, 0) * POINTS_PER_DUPLICATE, MAX_DUPLICATE_POINTS)
-    distinct = sorted({t for t in tools if t})
-    hours = max(int((now - opened_at).total_seconds() // 3600), 0)
     decay = min(hours, MAX_AGE_DECAY)
     plural = "" if duplicates == 1 else "s"
     components = (

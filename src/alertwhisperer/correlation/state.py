@@ -87,6 +87,50 @@ class IncidentState:
     reopen_count: int = 0
     notify_after: datetime | None = None  # transient auto-pause: notify only if still open then
     flapping: bool = False
+    # per member (asset -> symptom) and per grouping key: alerts firing now, and when they last all cleared
+    member_firing: dict[str, dict[str, int]] = field(default_factory=dict)
+    member_cleared: dict[str, dict[str, datetime]] = field(default_factory=dict)
+    key_firing: dict[str, int] = field(default_factory=dict)
+    key_cleared: dict[str, datetime] = field(default_factory=dict)
+    explained: dict[str, set[str]] = field(default_factory=dict)  # members that joined through a cause or peer
+
+    def fire(self, identity: str, asset: str, symptom: str, key: str) -> None:
+        """An alert of this incident fires (again)."""
+        if identity in self.firing:
+            return
+        self.firing.add(identity)
+        counts = self.member_firing.setdefault(asset, {})
+        counts[symptom] = counts.get(symptom, 0) + 1
+        self.key_firing[key] = self.key_firing.get(key, 0) + 1
+
+    def clear(self, identity: str, asset: str, symptom: str, key: str, at: datetime) -> None:
+        """A firing alert of this incident resolved at ``at``."""
+        if identity not in self.firing:
+            return
+        self.firing.discard(identity)
+        counts = self.member_firing.setdefault(asset, {})
+        counts[symptom] = max(counts.get(symptom, 0) - 1, 0)
+        if not counts[symptom]:
+            cleared = self.member_cleared.setdefault(asset, {})
+            cleared[symptom] = max(cleared.get(symptom, at), at)
+        self.key_firing[key] = max(self.key_firing.get(key, 0) - 1, 0)
+        if not self.key_firing[key]:
+            self.key_cleared[key] = max(self.key_cleared.get(key, at), at)
+
+    def member_active(self, asset: str, symptom: str, at: datetime, grace: timedelta) -> bool:
+        """Whether the member still fires at ``at``, or cleared at most ``grace`` before it."""
+        counts = self.member_firing.get(asset)
+        if counts is None or symptom not in counts:  # a state saved before members were counted
+            return bool(self.firing)
+        if counts[symptom]:
+            return True
+        cleared = self.member_cleared.get(asset, {}).get(symptom)
+        return cleared is None or cleared >= at - grace
+
+    def key_active(self, key: str) -> bool | None:
+        """Whether an alert with this grouping key still fires (None: not known, an old saved state)."""
+        n = self.key_firing.get(key)
+        return None if n is None else n > 0
 
     def status_at(self, at: datetime) -> IncidentStatus:
         if self.firing:
@@ -177,6 +221,20 @@ class TenantState:
             survivor.keys[key] = join(survivor.keys[key], span) if key in survivor.keys else span
             if self.by_key.get(key) == absorbed.id:
                 self.by_key[key] = survivor.id
+        for asset, counts in absorbed.member_firing.items():
+            mine_counts = survivor.member_firing.setdefault(asset, {})
+            for symptom, n in counts.items():
+                mine_counts[symptom] = mine_counts.get(symptom, 0) + n
+        for asset, times in absorbed.member_cleared.items():
+            mine_times = survivor.member_cleared.setdefault(asset, {})
+            for symptom, t in times.items():
+                mine_times[symptom] = max(mine_times.get(symptom, t), t)
+        for key, n in absorbed.key_firing.items():
+            survivor.key_firing[key] = survivor.key_firing.get(key, 0) + n
+        for key, t in absorbed.key_cleared.items():
+            survivor.key_cleared[key] = max(survivor.key_cleared.get(key, t), t)
+        for asset, names in absorbed.explained.items():
+            survivor.explained.setdefault(asset, set()).update(names)
         survivor.symptoms |= absorbed.symptoms
         survivor.tools |= absorbed.tools
         survivor.alerts |= absorbed.alerts
@@ -204,10 +262,11 @@ class TenantState:
         incident = self.incidents.get(self.canonical(incident_id))
         if incident is None:
             return
-        for identity in incident.alerts:
+        for identity in sorted(incident.alerts):
             alert = self.alerts.get(identity)
             if alert is not None and alert.status == "firing":
                 alert.status, alert.resolved_at = "resolved", at
+                incident.clear(identity, alert.asset_key, alert.symptom, alert.key, at)
         incident.firing.clear()
         incident.cleared_at = incident.resolve_at = at
 

@@ -68,7 +68,9 @@ RULES: tuple[tuple[str, str, str], ...] = (
      r"numbackends|database ?connections|connections? (?:exhausted|saturat\w*)|could not connect to "
      r"(?:server|database|the database|db|postgres\w*|mysql)|connection to (?:the )?(?:database|db) "
      r"(?:failed|refused|lost)|(?:db|database) (?:is )?unreachable|operational error|connection_failed|"
-     r"too many clients|sorry, too many"),
+     r"too many clients|sorry, too many|"
+     # a check named after database connections (check_postgres --action=connection, Nagios "PGSQL connections")
+     r"^(?:db|database|sql|postgres\w*|pg ?sql|pg|mysql|mariadb|mssql|mongo\w*|redis) connections?(?: check)?$"),
     ("db_slow", "db_slow",
      r"slow ?(?:quer(?:y|ies)|sql|log)|long ?running (?:quer(?:y|ies)|transaction)|quer(?:y|ies) "
      r"(?:latency|time|duration|slow|taking)|deadlocks?|lock (?:wait|timeout|contention)|blocked "
@@ -83,6 +85,7 @@ RULES: tuple[tuple[str, str, str], ...] = (
      r"(?:persistent )?volume (?:filling|full|almost|usage|space|low)|free (?:storage )?space|storage "
      r"(?:space|full|usage|percent|low|capacity|utili)|free space|space (?:left|used|usage|low|is low|available)|"
      r"out of (?:disk )?space|no space left|inodes?|mount ?point|partition|\braid\b|\bsmart\b|\biops\b|"
+     r"\bdrive [a-z]:? ?(?:space|usage|free|full|low)|"
      r"\bi/?o (?:wait|util|error|saturation|latency)|io ?wait|read ?only file ?system|ext[234] ?fs|xfs|zfs|"
      r"\bzpool\b|\b(?:read|write) (?:latency|iops|throughput|ops)\b|burst balance|volume queue|ebs ?io|"
      r"disk queue|storage percent|log (?:volume|partition) full"),
@@ -125,6 +128,11 @@ RULES: tuple[tuple[str, str, str], ...] = (
      r"stateful ?set|daemon ?set)s? (?:\S+ )?" + _DOWN + r"|crash ?loop|back ?off|pods? (?:restarting|not "
      r"ready|pending|failed|evicted)|replicas? mismatch|container (?:waiting|restarts?)|systemd service "
      r"crash|not running|process (?:count|missing)"),
+    # a service that restarted by itself (uptime reset, restart count): it went down, if briefly
+    ("service_down.restart", "service_down:{service}",
+     rf"(?:service|process|daemon|unit)\b:? ['\"]?(?P<service>{_SVC})['\"]?(?: service)? (?:has been |was |got )?"
+     r"restart(?:ed|s|ing)\b|(?:service|process|daemon|unit|application|app)s? (?:\S+ )?(?:has been |was |got )?"
+     r"(?:unexpectedly )?restart(?:ed|ing)\b|restart (?:count|loop)|uptime (?:reset|< ?\d+ ?m)"),
     ("service_down.port", "service_down:{service}",
      r"\b(?:econnrefused|connection refused|port|tcp|connect(?:ion)? (?:to|failed))\b.*?:(?P<port>\d{2,5})\b|"
      r"\bport (?P<port2>\d{2,5}) (?:is )?(?:closed|down|not responding|unreachable|refused)|"

@@ -8,8 +8,7 @@ then the well-known labels (``alertname``, ``metric_name``, ``monitor_type``, ..
 one text the rules are tried in order (company rules first, then the built-in ones in ``symptom_rules``).
 Occurrences of the alert's own host name are removed first, so "High CPU on backup-01" is cpu, not backup.
 
-The classes also carry the relations the engine groups by (``related``, ``is_cause``, ``is_effect``,
-``storm_family``); they live here so the taxonomy is described in one place.
+Which class can cause which (the relations the engine groups by) is in ``causality``.
 """
 
 from __future__ import annotations
@@ -28,128 +27,15 @@ BASE_CLASSES: frozenset[str] = frozenset({
     "db_slow", "replication", "network", "certificate", "backup", "security", "other",
 })
 
-# Same-asset relations: two symptoms on one asset within the window are one problem when they share a group
-# (host_down relates to its consequences, see HOST_DOWN_RELATED). Certificate, backup, security and
-# other are independent: they only group by their own key.
-INDEPENDENT: frozenset[str] = frozenset({"certificate", "backup", "security", "other"})
-_GROUPS: tuple[frozenset[str], ...] = (
-    frozenset({"cpu", "memory", "oom", "latency", "db_connections", "db_slow", "http_errors"}),  # overload
-    frozenset({"memory", "oom", "service_down"}),  # a process dies of memory
-    frozenset({"service_down", "http_errors", "latency"}),  # the web tier
-    frozenset({"db_connections", "db_slow", "replication", "latency"}),  # the database
-    frozenset({"network", "latency", "http_errors", "replication", "service_down", "db_connections"}),
-    frozenset({"disk", "service_down", "db_slow"}),  # a full or failing disk stops or slows its services
-)
-# A host that goes down takes its services and connections with it; an OOM can bring it down. Resource usage
-# (cpu, memory, disk) is not related: a down host reports none, and a resource alert before it is no evidence.
-HOST_DOWN_RELATED: frozenset[str] = frozenset({
-    "network", "service_down", "http_errors", "latency", "db_connections", "replication", "oom",
-})
-# Topology: a downstream asset shows effects of an upstream cause.
-EFFECTS: frozenset[str] = frozenset({
-    "host_down", "network", "service_down", "http_errors", "latency", "db_connections", "db_slow", "replication",
-})
-CAUSES: frozenset[str] = BASE_CLASSES - INDEPENDENT
 STORM_FAMILY: frozenset[str] = frozenset({"host_down", "network"})
-
-# Topology is causal: an upstream cause explains only the downstream effects it can produce. Per cause class:
-# (effect classes it explains on dependents, whether only on *direct* dependents and only for a short while).
-# * an unreachable host or network cuts off everything that talks to it, however far downstream;
-# * a database that is slow, saturated or lagging (or a service that is down) shows up downstream as latency,
-#   errors, failed connections and services that give up;
-# * a resource problem (disk, memory, oom, cpu) or a degraded service (errors, latency) affects the services
-#   that call that host directly, and only while it is fresh - a disk filling for hours explains nothing new.
-_UNREACHABLE: frozenset[str] = frozenset({
-    "host_down", "network", "service_down", "http_errors", "latency", "db_connections", "db_slow", "replication",
-})
-_DEGRADED: frozenset[str] = frozenset({"service_down", "http_errors", "latency"})
-EXPLAINS: dict[str, tuple[frozenset[str], bool]] = {
-    "host_down": (_UNREACHABLE, False),
-    "network": (_UNREACHABLE, False),
-    "service_down": (_DEGRADED | {"db_connections"}, False),
-    "db_slow": (_DEGRADED | {"db_connections"}, False),
-    "db_connections": (_DEGRADED | {"db_connections"}, False),
-    "replication": (_DEGRADED | {"db_connections"}, False),
-    "disk": (_DEGRADED, True),
-    "memory": (_DEGRADED, True),
-    "oom": (_DEGRADED, True),
-    "cpu": (_DEGRADED, True),
-    "http_errors": (_DEGRADED, True),
-    "latency": (_DEGRADED, True),
-}
 
 
 def base_class(symptom: str) -> str:
     return symptom.split(":", 1)[0]
 
 
-@lru_cache(maxsize=4096)
-def is_effect(symptom: str) -> bool:
-    return base_class(symptom) in EFFECTS
-
-
-@lru_cache(maxsize=4096)
-def is_cause(symptom: str) -> bool:
-    return base_class(symptom) in CAUSES
-
-
-@lru_cache(maxsize=4096)
-def explains(cause: str, effect: str, hops: int) -> bool:
-    """Whether ``cause`` on an upstream asset ``hops`` depends_on links away can explain ``effect`` downstream."""
-    rule = EXPLAINS.get(base_class(cause))
-    if rule is None:
-        return False
-    effects, direct_only = rule
-    return base_class(effect) in effects and (hops <= 1 or not direct_only)
-
-
-RESOURCES: frozenset[str] = frozenset({"cpu", "memory", "disk"})
-_SERVICE_EFFECTS: frozenset[str] = frozenset({"service_down", "http_errors", "latency"})
-
-
-@lru_cache(maxsize=1024)
-def resource_cause(a: str, b: str) -> int:
-    """For two related symptoms on one asset: 1 when ``a`` is a resource (cpu, memory, disk) and ``b`` a service
-    effect it may cause (down, errors, latency), -1 the other way round, 0 when neither. Such a pair is one
-    problem only when the resource alert comes first and shortly before: usage alerts are common and an
-    effect seen before them is not explained by them."""
-    x, y = base_class(a), base_class(b)
-    if x in RESOURCES and y in _SERVICE_EFFECTS:
-        return 1
-    if y in RESOURCES and x in _SERVICE_EFFECTS:
-        return -1
-    return 0
-
-
-@lru_cache(maxsize=256)
-def any_usage(a: str, b: str) -> bool:
-    """Whether either is a usage symptom (cpu, memory, disk): common and mostly harmless, so related to
-    something else on the host only when they start close together."""
-    return base_class(a) in RESOURCES or base_class(b) in RESOURCES
-
-
-@lru_cache(maxsize=256)
-def is_short_lived_cause(cause: str) -> bool:
-    """Causes that explain effects downstream only shortly after they start (see ``EXPLAINS``)."""
-    rule = EXPLAINS.get(base_class(cause))
-    return rule is not None and rule[1]
-
-
 def in_storm_family(symptom: str, classes: Iterable[str] = STORM_FAMILY) -> bool:
     return base_class(symptom) in set(classes)
-
-
-@lru_cache(maxsize=1024)
-def related(a: str, b: str) -> bool:
-    """Whether two symptoms on the same asset are plausibly one problem (symmetric)."""
-    x, y = base_class(a), base_class(b)
-    if x in INDEPENDENT or y in INDEPENDENT:
-        return False
-    if x == y:  # service_down:nginx and service_down:php-fpm on one host
-        return True
-    if "host_down" in (x, y):  # what a host going down looks like on it, or what brings it down (oom)
-        return (y if x == "host_down" else x) in HOST_DOWN_RELATED
-    return any(x in group and y in group for group in _GROUPS)
 
 
 class SymptomRule(BaseModel):
@@ -226,6 +112,7 @@ def _compile(rules: Iterable[tuple[str, str, str]]) -> tuple[_Compiled, ...]:
 _BUILTIN = _compile(data.RULES)
 _LABEL_KEYS = frozenset(k.lower() for k in data.CLASSIFY_LABELS)
 _SERVICE_LABELS = tuple(k.lower() for k in data.SERVICE_LABELS)
+_SERVICE_LABEL_SET = frozenset(_SERVICE_LABELS)
 _PORT_IN_REF = re.compile(r":(\d{2,5})(?:/|$)")
 _PORT_HINT = re.compile(r"\b(?:econnrefused|refused|port|connect\w*)\b.*?[: ](\d{2,5})\b")
 _PORT_SUFFIX = re.compile(r":\d{1,5}$")
@@ -237,14 +124,29 @@ class SymptomClassifier:
     def __init__(self, extra_rules: Sequence[SymptomRule] = ()) -> None:
         self._rules = _compile((r.id, r.symptom, r.pattern) for r in extra_rules) + _BUILTIN
         self._cache: dict[tuple[str, str], tuple[_Compiled, re.Match[str], str] | None] = {}
+        self._results: dict[tuple[object, ...], Symptom] = {}
 
     def classify(self, signature: str, message: str = "", labels: Mapping[str, str] | None = None,
                  asset_ref: str | None = None, host: str | None = None) -> Symptom:
         labels = labels or {}
-        ref_host = _PORT_SUFFIX.sub("", asset_ref) if asset_ref else None
-        strip = sorted((s for s in {ref_host, host} if s and len(s) >= 3), key=len, reverse=True)
         label_text = " ".join(f"{k.lower()}={v}" for k, v in sorted(labels.items())
                               if k.lower() in _LABEL_KEYS and v)
+        # the result depends on these texts only (service labels: the few that name a service)
+        service_labels = tuple((k, v) for k, v in labels.items() if k.lower() in _SERVICE_LABEL_SET) \
+            if labels else ()
+        memo = (signature, message, label_text, service_labels, asset_ref, host)
+        found = self._results.get(memo)
+        if found is None:
+            found = self._classify(signature, message, labels, asset_ref, host, label_text)
+            if len(self._results) > 20_000:
+                self._results.clear()
+            self._results[memo] = found
+        return found
+
+    def _classify(self, signature: str, message: str, labels: Mapping[str, str], asset_ref: str | None,
+                  host: str | None, label_text: str) -> Symptom:
+        ref_host = _PORT_SUFFIX.sub("", asset_ref) if asset_ref else None
+        strip = sorted((s for s in {ref_host, host} if s and len(s) >= 3), key=len, reverse=True)
         texts = (("signature", signature), ("labels", label_text), ("message", message[:2000]))
         for field, raw in texts:
             if not raw:
