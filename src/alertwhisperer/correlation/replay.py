@@ -10,58 +10,55 @@ Output: ``RESULT.jsonl``, one row per alert extracted from each line::
 
 The clock is simulated (each line's ``received_at``); the hot loop is in memory (one ``TenantState`` per company,
 ``correlate()`` per alert) and the database (a throwaway SQLite file unless ``--db`` is given; it should be an
-empty database) is written in bulk at the end. Ids are derived from line and index (alerts ``a<line><index>``,
-incidents ``i<line><index>`` of the alert that opened them), so two runs give byte-identical results. Incident
-ids in the result are mapped through ``state.canonical`` (merged incidents name the survivor). A retried
-delivery (same ``X-Delivery-ID`` header, or the tool's own delivery id, within 24 h) creates no alerts: its rows
-are ``duplicate`` of the original delivery's alerts, as the webhook would answer.
+empty database) is written in bulk at the end, in one transaction: deliveries, alerts (with their place in the
+state's log, ``correlation_seq``), incidents, their links, discovered assets and each company's state snapshot
+(``replay_state``), so a server started on that database carries on where the replay stopped. Ids are derived
+from line and index (alerts ``a<line><index>``, incidents ``i<line><index>`` of the alert that opened them), so
+two runs give byte-identical results. Incident ids in the result are mapped through ``state.canonical`` (merged
+incidents name the survivor). A retried delivery (same ``X-Delivery-ID`` header, or the tool's own delivery id,
+within 24 h) creates no alerts: its rows are ``duplicate`` of the original delivery's alerts, as the webhook
+would answer.
+
+Where the time goes is kept small around the engine: tenants imported in bulk (``replay_tenants``), each line
+read once with its body handed to the adapter as sent (``replay_io.parse_line``), rows bound and inserted with
+the driver's ``executemany`` (``replay_io``), no journal on disk for the throwaway database, and on a machine
+with two CPUs half of the companies correlated in a forked worker (``replay_split``; same bytes out).
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+import structlog
+from sqlalchemy import Dialect, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from alertwhisperer.clock import SystemClock
+from alertwhisperer.correlation import replay_db, replay_io, replay_split
 from alertwhisperer.correlation.context import Tenant
 from alertwhisperer.correlation.decision import Decision
 from alertwhisperer.correlation.engine import correlate
-from alertwhisperer.correlation.models import Incident, IncidentAlert
-from alertwhisperer.correlation.service import explanation_dict, incident_values, opening_values
+from alertwhisperer.correlation.replay_tenants import import_for_replay
 from alertwhisperer.correlation.state import IncidentState, TenantState
 from alertwhisperer.correlation.store import build_tenant
-from alertwhisperer.db import new_id
+from alertwhisperer.db import make_engine, make_sessionmaker
 from alertwhisperer.errors import Invalid
 from alertwhisperer.ingest import adapters
 from alertwhisperer.ingest.adapters.base import AdapterError
-from alertwhisperer.ingest.models import Alert, Delivery
-from alertwhisperer.ingest.schemas import AlertIn
 from alertwhisperer.ingest.service import IDEMPOTENCY_TTL, idempotency_key, kept_headers
-from alertwhisperer.tenants.importer import import_tenants
 from alertwhisperer.tenants.models import Asset, Company
 
-BATCH = 2000
+log = structlog.get_logger(__name__)
 
-
-@dataclass
-class Row:
-    line: int
-    index: int
-    alert_id: str
-    company_id: str | None
-    incident_id: str | None  # as decided (mapped through canonical() when written)
-    outcome: str
-    reason: str
+# A result row: (line, index, alert id, company id, incident id as decided, outcome, reason). The incident id is
+# mapped through canonical() when written.
+Row = tuple[int, int, str, str | None, str | None, str, str]
 
 
 @dataclass
@@ -72,8 +69,12 @@ class Summary:
     suppressed: int = 0
     retried: int = 0  # rows of retried deliveries
     incidents: int = 0
-    loop_seconds: float = 0.0
-    write_seconds: float = 0.0
+    setup_seconds: float = 0.0  # tenant import and loading
+    loop_seconds: float = 0.0  # reading, parsing and correlating
+    engine_seconds: float = 0.0  # of which correlate() itself
+    write_seconds: float = 0.0  # database and RESULT.jsonl
+    snapshot: bool = False  # the correlation state was stored (see replay_state)
+    processes: int = 1  # correlating processes (see replay_split)
     outcomes: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -88,8 +89,13 @@ class Summary:
 
     @property
     def rate(self) -> float:
+        """Alerts per second of the replay proper (reading, correlating, writing; not the tenant import)."""
         total = self.loop_seconds + self.write_seconds
         return self.alerts / total if total > 0 else 0.0
+
+    @property
+    def engine_rate(self) -> float:
+        return self.alerts / self.engine_seconds if self.engine_seconds > 0 else 0.0
 
 
 @dataclass
@@ -108,7 +114,7 @@ class _Run:
     rows: list[Row] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
-    decisions: list[tuple[str, Decision, datetime]] = field(default_factory=list)  # (company id, decision, at)
+    decisions: list[tuple[str, Decision]] = field(default_factory=list)  # (company id, decision), as alerts
     seen_keys: dict[tuple[str, str], tuple[datetime, list[Row]]] = field(default_factory=dict)
     summary: Summary = field(default_factory=Summary)
 
@@ -121,8 +127,8 @@ async def _load_companies(session: AsyncSession) -> dict[str, _Company]:
     companies: dict[str, _Company] = {}
     for company in (await session.execute(select(Company).order_by(Company.slug))).scalars():
         holder = [""]
-        ids = {r.name: r.id for r in (await session.execute(select(Asset.name, Asset.id)
-                                                            .where(Asset.company_id == company.id))).all()}
+        ids = {r.name: r.id for r in (await session.execute(
+            select(Asset.name, Asset.id).where(Asset.company_id == company.id, Asset.discovered.is_(False)))).all()}
         companies[company.slug] = _Company(company.id, await build_tenant(session, company, by_name=True),
                                            TenantState(company.id, id_factory=_id_factory(holder)), holder,
                                            asset_ids=ids)
@@ -130,7 +136,7 @@ async def _load_companies(session: AsyncSession) -> dict[str, _Company]:
 
 
 def _reject(run: _Run, line: int, reason: str) -> None:
-    run.rows.append(Row(line, 0, f"a{line:08d}0000", None, None, "rejected", reason))
+    run.rows.append((line, 0, f"a{line:08d}0000", None, None, "rejected", reason))
     run.summary.rejected += 1
 
 
@@ -143,7 +149,7 @@ def _received_at(value: Any) -> datetime:
 
 def _process_line(run: _Run, line: int, text: str) -> None:
     try:
-        item = json.loads(text)
+        item, body = replay_io.parse_line(text)
         if not isinstance(item, dict):
             raise ValueError("a line must be a JSON object")
         at = _received_at(item.get("received_at"))
@@ -162,8 +168,6 @@ def _process_line(run: _Run, line: int, text: str) -> None:
     raw_headers = item.get("headers") or {}
     headers = {str(k).lower(): str(v) for k, v in raw_headers.items()} if isinstance(raw_headers, dict) else {}
     headers.setdefault("content-type", "application/json")
-    body_value = item.get("body")
-    body = body_value.encode() if isinstance(body_value, str) else json.dumps(body_value).encode()
     try:
         result = adapter.parse(body, headers)
     except AdapterError as exc:
@@ -185,157 +189,135 @@ def _retried(run: _Run, company: _Company, key: str, line: int, at: datetime, co
     original = known[1]
     for index in range(count):
         first = original[min(index, len(original) - 1)]
-        run.rows.append(Row(line, index, first.alert_id, company.id, first.incident_id, "duplicate",
-                            f"retried delivery ({key}) of line {first.line}: already received"))
+        run.rows.append((line, index, first[2], company.id, first[4], "duplicate",
+                         f"retried delivery ({key}) of line {first[0]}: already received"))
         run.summary.retried += 1
     return True
 
 
-_ALERT_COLUMNS = tuple(name for name in AlertIn.model_fields if name != "delivery_id")
-
-
-def _columns(alert: AlertIn) -> dict[str, Any]:
-    """The alert's column values (``model_dump`` without its cost: the values are plain already)."""
-    return {name: getattr(alert, name) for name in _ALERT_COLUMNS}
-
-
 def _correlate_line(run: _Run, company: _Company, line: int, at: datetime, source: str, body: bytes,
-                    headers: dict[str, str], key: str | None, alerts: list[AlertIn]) -> None:
+                    headers: dict[str, str], key: str | None, alerts: list[Any]) -> None:
     delivery_id = f"d{line:08d}"
     rows: list[Row] = []
+    state, tenant, summary = company.state, company.tenant, run.summary
+    clock = time.perf_counter
     for index, alert in enumerate(alerts):
         alert_id = f"a{line:08d}{index:04d}"
         company.next_id[0] = f"i{line:08d}{index:04d}"
-        decision = correlate(alert, company.state, tenant=company.tenant, now=at, alert_id=alert_id)
+        started = clock()
+        decision = correlate(alert, state, tenant=tenant, now=at, alert_id=alert_id)
+        summary.engine_seconds += clock() - started
+        opened = None
         if decision.kind == "new_incident" and decision.incident_id:
-            company.opened[decision.incident_id] = (company.state.incidents[decision.incident_id], decision)
-        row = Row(line, index, alert_id, company.id, decision.incident_id, decision.outcome, decision.reason)
-        rows.append(row)
-        run.decisions.append((company.id, decision, at))
-        run.alerts.append({**_columns(alert), "id": alert_id, "company_id": company.id,
-                           "delivery_id": delivery_id, "position": index, "received_at": at})
+            opened = decision.incident_id
+            company.opened[opened] = (state.incidents[opened], decision)
+        rows.append((line, index, alert_id, company.id, decision.incident_id, decision.outcome, decision.reason))
+        run.decisions.append((company.id, decision))
+        columns = dict(alert.__dict__)  # AlertIn's fields: the alert row's columns (but delivery_id)
+        del columns["delivery_id"]
+        columns.update(id=alert_id, company_id=company.id, delivery_id=delivery_id, position=index, received_at=at,
+                       correlation_seq=state.calls, opened_incident_id=opened)
+        run.alerts.append(columns)
     run.rows += rows
     if key is not None:
         run.seen_keys[(company.id, key)] = (at, rows)
     run.deliveries.append({"id": delivery_id, "company_id": company.id, "source": source, "received_at": at,
                            "idempotency_key": key, "content_type": headers.get("content-type"), "body": body,
-                           "headers": kept_headers(headers), "alert_ids": [r.alert_id for r in rows],
+                           "headers": kept_headers(headers), "alert_ids": [r[2] for r in rows], "control": None,
                            "status": "processed", "processed_at": at})
 
 
-def _lines(path: Path, progress: Callable[[int], None] | None) -> Iterator[tuple[int, str]]:
-    with path.open("rb") as fh:
-        pending = 0
-        for number, raw in enumerate(fh):
-            pending += len(raw)
-            if progress is not None and pending >= 1 << 18:  # report every 256 KiB: cheap even for big files
-                progress(pending)
-                pending = 0
-            text = raw.decode("utf-8", errors="replace").strip()
-            if text:  # a blank line has no delivery (and no row) but keeps the numbering physical
-                yield number, text
-        if progress is not None and pending:
-            progress(pending)
+async def run(url: str, *, throwaway: bool, alerts_path: Path, tenants: Any, out_path: Path,
+              progress: Callable[[int], None] | None = None) -> Summary:
+    """``replay`` on its own engine (the database migrated already). ``throwaway``: nobody keeps the SQLite file,
+    so it is written without a journal on disk or syncs (never for a database given with ``--db``)."""
+    engine = make_engine(url)
+    if throwaway and engine.dialect.name == "sqlite":
+        @event.listens_for(engine.sync_engine, "connect")
+        def _fast(dbapi_conn: Any, _record: Any) -> None:  # after make_engine's own set-up (WAL etc.)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=MEMORY")
+            cur.execute("PRAGMA synchronous=OFF")
+            cur.close()
 
-
-def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(rows), BATCH):
-        yield rows[start:start + BATCH]
-
-
-async def _bulk(session: AsyncSession, model: Any, rows: list[dict[str, Any]]) -> None:
-    """Core executemany (one DBAPI call per chunk; column defaults are applied by SQLAlchemy)."""
-    for chunk in _chunks(rows):
-        await session.execute(insert(model.__table__), chunk)
-
-
-def _incident_rows(run: _Run) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for company in run.companies.values():
-        state, now = company.state, company.state.latest or datetime.now(UTC)
-        for incident_id, (incident, opening) in company.opened.items():
-            values = incident_values(incident, tenant=company.tenant, now=now) | opening_values(opening)
-            values["root_asset_key"] = company.asset_ids.get(incident.root, incident.root)
-            values["asset_keys"] = sorted(company.asset_ids.get(k, k) for k in values["asset_keys"])
-            canonical = state.canonical(incident_id)
-            values["merged_into"] = None  # every row has every key: one executemany statement
-            if canonical != incident_id:
-                values |= {"status": "merged", "merged_into": canonical}
-            out.append({"id": incident_id, "company_id": company.id, "created_at": opening.at, "updated_at": now,
-                        **values})
-    return out
-
-
-async def _write(session: AsyncSession, run: _Run) -> None:
-    states = {c.id: c.state for c in run.companies.values()}
-    for alert in run.alerts:
-        alert["outcome"] = alert["incident_id"] = alert["decision_reason"] = None
-    by_alert = {a["id"]: a for a in run.alerts}
-    links: list[dict[str, Any]] = []
-    discovered: dict[tuple[str, str], None] = {}
-    for company_id, decision, at in run.decisions:
-        incident_id = states[company_id].canonical(decision.incident_id) if decision.incident_id else None
-        alert = by_alert[decision.alert_id]
-        alert.update(outcome=decision.outcome, incident_id=incident_id, decision_reason=decision.reason)
-        if incident_id is not None:
-            links.append({"incident_id": incident_id, "alert_id": decision.alert_id, "company_id": company_id,
-                          "kind": decision.kind, "reason": decision.reason,
-                          "explanation": explanation_dict(decision.explanation), "joined_at": at})
-        if decision.asset.discovered and decision.asset.key.startswith("discovered:"):
-            discovered[(company_id, decision.asset.key.removeprefix("discovered:")[:255])] = None
-    taken = {(r.company_id, r.name) for r in (await session.execute(select(Asset.company_id, Asset.name))).all()}
-    await _bulk(session, Asset, [{"id": new_id(), "company_id": c, "name": n, "discovered": True}
-                                 for c, n in discovered if (c, n) not in taken])
-    await _bulk(session, Delivery, run.deliveries)
-    await _bulk(session, Alert, run.alerts)
-    await _bulk(session, Incident, _incident_rows(run))
-    await _bulk(session, IncidentAlert, links)
-
-
-def result_lines(run: _Run) -> Iterator[str]:
-    states = {c.id: c.state for c in run.companies.values()}
-    for r in run.rows:
-        incident_id = states[r.company_id].canonical(r.incident_id) if r.incident_id and r.company_id else None
-        yield json.dumps({"line": r.line, "index": r.index, "alert_id": r.alert_id, "incident_id": incident_id,
-                          "outcome": r.outcome, "reason": r.reason}, ensure_ascii=False)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            return await replay(session, alerts_path=alerts_path, tenants=tenants, out_path=out_path,
+                                progress=progress)
+    finally:
+        await engine.dispose()
 
 
 async def replay(session: AsyncSession, *, alerts_path: Path, tenants: Any, out_path: Path,
                  progress: Callable[[int], None] | None = None) -> Summary:
     """Import ``tenants``, replay ``alerts_path``, write ``out_path`` and the database (committed here)."""
-    await import_tenants(session, clock=SystemClock(), data=tenants)
+    started = time.perf_counter()
+    await import_for_replay(session, tenants)
     await session.commit()
     run = _Run(await _load_companies(session))
+    summary = run.summary
+    summary.setup_seconds = time.perf_counter() - started
     # The run keeps every decision until the bulk write: the cyclic GC would rescan them all, over and over
     # (about a third of the run time). Reference counting still frees everything short-lived.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         started = time.perf_counter()
-        for number, text in _lines(alerts_path, progress):
-            _process_line(run, number, text)
-            run.summary.lines += 1
-        run.summary.loop_seconds = time.perf_counter() - started
+        prepared = _correlate(run, alerts_path, progress, session.get_bind().dialect)
+        summary.loop_seconds = time.perf_counter() - started
         started = time.perf_counter()
         try:
-            await _write(session, run)
+            await replay_db.insert(session, prepared)
             await session.commit()
         except IntegrityError as exc:
             await session.rollback()
             raise Invalid("the database already holds rows of a replay: give --db an empty database") from exc
+        replay_io.write_result(out_path, prepared.rows)
+        summary.write_seconds = time.perf_counter() - started
     finally:
         if gc_was_enabled:
             gc.enable()
-    with out_path.open("w", encoding="utf-8") as fh:
-        for text in result_lines(run):
-            fh.write(text + "\n")
-    summary = run.summary
-    summary.write_seconds = time.perf_counter() - started
-    summary.alerts = len(run.rows)
-    summary.suppressed = sum(1 for r in run.rows if r.outcome == "suppressed")
-    for r in run.rows:
-        summary.outcomes[r.outcome] = summary.outcomes.get(r.outcome, 0) + 1
-    states = {c.id: c.state for c in run.companies.values()}
-    summary.incidents = len({states[r.company_id].canonical(r.incident_id) for r in run.rows
-                             if r.incident_id and r.company_id and r.outcome not in ("rejected", "suppressed")})
+    summary.lines, summary.rejected, summary.retried = prepared.lines, prepared.rejected, prepared.retried
+    summary.engine_seconds, summary.snapshot = prepared.engine_seconds, prepared.snapshot
+    summary.processes = prepared.processes
+    summary.alerts = len(prepared.rows)
+    for row in prepared.rows:
+        summary.outcomes[row[4]] = summary.outcomes.get(row[4], 0) + 1
+    summary.suppressed = summary.outcomes.get("suppressed", 0)
+    summary.incidents = len({row[3] for row in prepared.rows if row[3] and row[4] not in ("rejected", "suppressed")})
     return summary
+
+
+def _correlate(run: _Run, alerts_path: Path, progress: Callable[[int], None] | None, dialect: Dialect
+               ) -> replay_db.Prepared:
+    """Correlate every line (half of the companies in a worker process when that pays, ``replay_split``)."""
+    lines = replay_io.lines(alerts_path, progress)
+    worker_slugs = replay_split.plan(alerts_path, run.companies)
+    if worker_slugs is None:
+        for number, text in lines:
+            _process_line(run, number, text)
+            run.summary.lines += 1
+        return replay_db.prepare(run, run.companies.values())
+
+    def side(for_worker: bool) -> replay_db.Prepared:
+        source = replay_io.lines(alerts_path, None) if for_worker else lines
+        for number, text in replay_split.select_lines(source, worker_slugs, for_worker=for_worker):
+            _process_line(run, number, text)
+            run.summary.lines += 1
+        return replay_db.prepare(run, [c for slug, c in run.companies.items() if (slug in worker_slugs) == for_worker])
+
+    for key in adapters.all_keys():  # imported once here, not in each process
+        adapters.get(key)
+
+    def worker_side() -> replay_db.Prepared:
+        prepared = side(True)
+        prepared.bind(dialect)
+        return prepared
+
+    worker = replay_split.Worker(worker_side)
+    try:
+        mine = side(False)
+    except BaseException:
+        worker.kill()
+        raise
+    return mine.merge(worker.result())
