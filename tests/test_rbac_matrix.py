@@ -63,6 +63,7 @@ PARAMS: dict[str, Callable[[World], str]] = {
     "source": lambda w: "alertmanager",  # a monitoring tool key, not a tenant resource
     "alert_id": lambda w: w.params["alert_id"],
     "incident_id": lambda w: w.params["incident_id"],
+    "window_id": lambda w: w.params["window_id"],  # a maintenance window of company B
 }
 
 JSON_BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
@@ -157,10 +158,15 @@ async def build_world(client: httpx.AsyncClient, sm: SM, settings: Settings, clo
         await s.commit()
         incident = (await s.execute(select(Incident.id).where(Incident.company_id == b.id))).scalars().first()
     w.params["incident_id"] = incident or "0" * 32
+    window = await client.post(f"/api/companies/{b.id}/maintenance-windows", headers=bearer(tokens["msp_admin"]),
+                               json={"id": "zeta-window", "name": "Zeta Secret Upgrade", "assets": ["zeta-secret-db"],
+                                     "start": "2030-01-01T00:00:00+00:00", "end": "2030-01-02T00:00:00+00:00"})
+    assert window.status_code in (201, 404, 405), window.text
+    w.params["window_id"] = "zeta-window"
     w.markers = ["Zeta Hidden Corp", "zeta-hidden", b.id, b_db.id, b_app.id, "zeta-secret-db", "zeta-secret-app",
                  "10.99.0.5", b_tech_id, await user_id(sm, emails["b_admin"]), emails["b_tech"],
                  emails["b_admin"], session_id, w.params["alert_id"], w.params["incident_id"], b.api_key,
-                 b.company.api_key_hash, b_tech_tokens["refresh_token"]]
+                 b.company.api_key_hash, b_tech_tokens["refresh_token"], "Zeta Secret Upgrade"]
     return w
 
 

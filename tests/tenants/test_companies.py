@@ -154,6 +154,15 @@ async def test_settings_blob_is_validated(client: httpx.AsyncClient, sessionmake
     assert renamed.status_code == 200
     [upd] = await audit_entries(sessionmaker, "company.updated")
     assert upd.details == {"changes": {"name": {"from": "Acme", "to": "Acme Two"}}}
+    # PATCH keeps the sections it does not mention (the grouping policy survives an ingest change)
+    grouping = await client.patch(f"/api/companies/{cid}", headers=msp,
+                                  json={"settings": {"correlation": {"window_minutes": 10}}})
+    assert grouping.status_code == 200, grouping.text
+    limits = await client.patch(f"/api/companies/{cid}", headers=msp,
+                                json={"settings": {"ingest": {"rate_limit_per_minute": 300}}})
+    kept = limits.json()["settings"]
+    assert kept["ingest"]["rate_limit_per_minute"] == 300 and kept["contact_email"] == "ops@acme.example"
+    assert kept["correlation"]["window_minutes"] == 10
 
 
 async def test_unknown_fields_in_company_create_are_refused(client: httpx.AsyncClient,

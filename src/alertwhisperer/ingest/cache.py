@@ -31,7 +31,7 @@ from alertwhisperer.auth.tokens import hash_token
 from alertwhisperer.ingest.models import WebhookSecret
 from alertwhisperer.ingest.signing import SecretSnapshot
 from alertwhisperer.tenants.models import Company
-from alertwhisperer.tenants.schemas import CompanySettings, IngestSettings
+from alertwhisperer.tenants.schemas import IngestSettings
 
 TTL_SECONDS = 10.0
 MAX_COMPANIES = 10_000
@@ -81,7 +81,7 @@ class CompanyCache:
             self._by_hash.pop(key_hash, None)
             return None
         row = await session.get(WebhookSecret, company.id)
-        entry = CompanyEntry(company.id, CompanySettings.model_validate(company.settings or {}).ingest,
+        entry = CompanyEntry(company.id, IngestSettings.model_validate((company.settings or {}).get("ingest") or {}),
                              SecretSnapshot.of(row) if row else None, time.monotonic(), key_hash)
         if generation == self.generation:  # nothing changed while we read: safe to remember
             if len(self._by_hash) >= MAX_COMPANIES:

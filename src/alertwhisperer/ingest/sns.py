@@ -18,7 +18,7 @@ from alertwhisperer.jobs.models import Job
 from alertwhisperer.jobs.worker import JobContext, PermanentError
 from alertwhisperer.realtime.hub import Event, emit
 from alertwhisperer.tenants.models import Company
-from alertwhisperer.tenants.schemas import CompanySettings
+from alertwhisperer.tenants.schemas import IngestSettings
 
 CONFIRM_JOB = "sns.confirm"
 TIMEOUT = httpx.Timeout(10.0)
@@ -31,7 +31,7 @@ async def on_control(ctx: JobContext, delivery: Delivery) -> None:
     company = await ctx.session.get(Company, delivery.company_id)
     if company is None:
         return
-    cfg = CompanySettings.model_validate(company.settings or {}).ingest
+    cfg = IngestSettings.model_validate((company.settings or {}).get("ingest") or {})
     topic = details.get("topic_arn")
     if kind == "sns_subscription_confirmation" and cfg.allow_sns_subscription_confirm:
         from alertwhisperer.jobs import service as jobs

@@ -8,7 +8,19 @@ from ipaddress import ip_address
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    SerializationInfo,
+    StringConstraints,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+from alertwhisperer.correlation.policy import CorrelationPolicy
 
 SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 FQDN_RE = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
@@ -59,21 +71,58 @@ class IngestSettings(BaseModel):
 
 
 class CompanySettings(BaseModel):
-    """The company's settings blob. Unknown keys are refused so typos do not pass silently."""
+    """The company's settings blob. Unknown keys are refused so typos do not pass silently.
+
+    ``correlation`` is the company's grouping policy, maintenance windows included (the one place they live;
+    ``correlation.store.policy_of`` reads it). It is stored and dumped with only the values that differ from the
+    defaults, so a company that never changed it follows improved defaults; validating the dump gives the same
+    policy back.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     contact_email: EmailStr | None = None
     notes: str = Field("", max_length=4000)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    correlation: CorrelationPolicy = Field(default_factory=CorrelationPolicy)
+
+    @field_serializer("correlation")
+    def _sparse(self, policy: CorrelationPolicy, info: SerializationInfo) -> dict[str, object]:
+        return policy.model_dump(mode=info.mode, exclude_defaults=True)
+
+
+LEGACY_WINDOWS = "maintenance_windows"
+WINDOWS_MOVED = ("maintenance windows moved to settings.correlation.maintenance_windows "
+                 "(API: /api/companies/{company_id}/maintenance-windows)")
 
 
 class CompanyPolicy(BaseModel):
+    """Remediation policy. ``maintenance_windows`` used to live here (unused); stored rows that still carry the
+    key load and save (the key is dropped). Windows are in ``CompanySettings.correlation``."""
+
     model_config = ConfigDict(extra="forbid")
 
     auto_approve_low_risk: bool = True
     allow_auto_remediation: bool = True
-    maintenance_windows: list[dict[str, object]] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_legacy(cls, data: object) -> object:
+        if isinstance(data, dict) and LEGACY_WINDOWS in data:
+            data = {k: v for k, v in data.items() if k != LEGACY_WINDOWS}
+        return data
+
+
+class CompanyPolicyIn(CompanyPolicy):
+    """The policy as clients send it: an empty legacy ``maintenance_windows`` is accepted (old clients echo
+    it), a non-empty one is refused with where windows live now instead of being dropped silently."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_legacy(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get(LEGACY_WINDOWS):
+            raise ValueError(WINDOWS_MOVED)
+        return data
 
 
 class CompanyCreate(BaseModel):
@@ -82,7 +131,7 @@ class CompanyCreate(BaseModel):
     name: Name
     slug: Slug | None = None
     timezone: str = "UTC"
-    policy: CompanyPolicy = Field(default_factory=CompanyPolicy)
+    policy: CompanyPolicyIn = Field(default_factory=CompanyPolicyIn)
     settings: CompanySettings = Field(default_factory=CompanySettings)
 
     _tz = field_validator("timezone")(_check_timezone)
@@ -93,7 +142,7 @@ class CompanyUpdate(BaseModel):
 
     name: Name | None = None
     timezone: str | None = None
-    policy: CompanyPolicy | None = None
+    policy: CompanyPolicyIn | None = None
     settings: CompanySettings | None = None
 
     @field_validator("timezone")

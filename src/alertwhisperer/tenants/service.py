@@ -105,8 +105,11 @@ async def update_company(session: AsyncSession, *, actor: Principal, clock: Cloc
             setattr(company, field, value)
     for field in ("policy", "settings"):
         model = getattr(data, field)
-        if model is not None:
-            value = model.model_dump(mode="json")
+        if model is not None:  # PATCH: the sections given replace theirs; the others are kept as stored
+            dumped = model.model_dump(mode="json")
+            stored = dict(getattr(company, field) or {})
+            value = {k: dumped[k] if k in model.model_fields_set else stored.get(k, dumped[k])
+                     for k in type(model).model_fields}
             if value != getattr(company, field):
                 changes[field] = {"from": getattr(company, field), "to": value}
                 setattr(company, field, value)

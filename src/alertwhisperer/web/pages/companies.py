@@ -52,13 +52,13 @@ def _settings_values(company: Company) -> dict[str, Any]:
 
 
 def _settings_data(form: Form, company: Company) -> dict[str, Any]:
-    """The settings form as a CompanyUpdate payload (maintenance windows are kept as they are)."""
+    """The settings form as a CompanyUpdate payload (the correlation policy has its own page: kept as it is)."""
     return {
         "name": form.text("name"), "timezone": form.text("timezone"),
         "policy": {"auto_approve_low_risk": form.checked("policy.auto_approve_low_risk"),
-                   "allow_auto_remediation": form.checked("policy.allow_auto_remediation"),
-                   "maintenance_windows": (company.policy or {}).get("maintenance_windows", [])},
+                   "allow_auto_remediation": form.checked("policy.allow_auto_remediation")},
         "settings": {"contact_email": form.opt("settings.contact_email"), "notes": form.raw("settings.notes"),
+                     "correlation": (company.settings or {}).get("correlation") or {},
                      "ingest": {
                          "rate_limit_per_minute": form.text("settings.ingest.rate_limit_per_minute"),
                          "burst": form.text("settings.ingest.burst"),
@@ -118,6 +118,7 @@ async def _detail(request: Request, db: AsyncSession, user: Principal, company: 
         "company": company, "values": values or _settings_values(company), "errors": errors or {},
         "new_key": new_key, "key_context": key_context, "timezones": timezones(), "asset_count": asset_count,
         "delete_error": delete_error, "can_edit": user.role.value in ("msp_admin", "company_admin"),
+        "window_count": len(((company.settings or {}).get("correlation") or {}).get("maintenance_windows") or []),
     }, status_code=status_code, section="companies")
 
 
