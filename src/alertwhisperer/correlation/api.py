@@ -13,15 +13,18 @@ from alertwhisperer.deps import CurrentUser, SessionDep
 router = APIRouter(prefix="/api", tags=["incidents"])
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
+Sort = Literal["priority", "last_seen", "first_seen", "severity"]
 
 
 @router.get("/incidents", response_model=list[IncidentOut])
 async def list_incidents(user: CurrentUser, db: SessionDep, status: str | None = None,
                          severity: Severity | None = None, company: str | None = None,
-                         limit: int = Query(100, ge=1, le=500), offset: int = Query(0, ge=0)) -> list[IncidentOut]:
-    """Sorted by priority (highest first). ``company`` is a company id."""
+                         q: str | None = Query(None, max_length=200, description="search in title and root asset"),
+                         sort: Sort = "priority", limit: int = Query(100, ge=1, le=500),
+                         offset: int = Query(0, ge=0)) -> list[IncidentOut]:
+    """Sorted by ``sort`` (default priority, highest first; dates newest first). ``company`` is a company id."""
     rows = await queries.list_incidents(db, actor=user, status=status, severity=severity, company_id=company,
-                                        limit=limit, offset=offset)
+                                        q=q, sort=sort, limit=limit, offset=offset)
     return [IncidentOut.model_validate(r) for r in rows]
 
 

@@ -11,13 +11,14 @@ from fastapi.responses import Response
 from alertwhisperer.audit import service as audit
 from alertwhisperer.auth import users
 from alertwhisperer.auth.principal import Role
+from alertwhisperer.correlation import queries as incident_queries
 from alertwhisperer.deps import ClockDep, CurrentUser, SessionDep
 from alertwhisperer.ingest import queries
 from alertwhisperer.tenants import assets
 from alertwhisperer.tenants import service as tenants
 from alertwhisperer.web.errors import safe_next
 from alertwhisperer.web.forms import Form
-from alertwhisperer.web.pages import alerts
+from alertwhisperer.web.pages import alerts, incidents
 from alertwhisperer.web.templating import ALL_COMPANIES, COMPANY_COOKIE, page, redirect, selected_company
 
 router = APIRouter()
@@ -46,7 +47,13 @@ async def dashboard(request: Request, user: CurrentUser, db: SessionDep, clock: 
     alerts_24h = await queries.count_alerts(db, actor=user, flt=alert_flt, since=since)
     critical_24h = await queries.count_alerts(db, actor=user, flt=queries.AlertFilter(
         company_id=alert_flt.company_id, severity="critical"), since=since)
+    company_id = current.id if current else ""
+    incident_kpis = await incident_queries.incident_kpis(db, actor=user, company_id=company_id, since=since)
+    top_incidents = await incident_queries.search_incidents(
+        db, actor=user, flt=incident_queries.IncidentFilter(company_id=company_id, status="open"), limit=5)
     return await page(request, db, user, "dashboard.html", {
+        "incident_kpis": incident_kpis, "top_incidents": top_incidents, "duration": incidents.duration,
+        "now": clock.now(), "incident_filter": json.dumps({"company_id": company_id}),
         "kpi": {"companies": len(scope), "assets": asset_count, "critical": critical_count,
                 "technicians": technicians, "alerts_24h": alerts_24h, "critical_24h": critical_24h},
         "activity": activity, "scope_companies": scope,

@@ -113,7 +113,18 @@
     document.querySelectorAll("[data-alert-filter]").forEach(function (el) {
       var f;
       try { f = JSON.parse(el.dataset.alertFilter); } catch (e) { return; }
-      if (alertMatches(f, ev)) { refreshSoon(el); }
+      if (alertMatches(f, ev)) { refreshSoon(el, "aw-alert-match"); }
+    });
+  }
+  /* incidents: refresh lists and pages that show the incident's company (or that very incident) */
+  function incidentChanged(ev) {
+    var d = ev.data || {};
+    document.querySelectorAll("[data-incident-filter]").forEach(function (el) {
+      var f;
+      try { f = JSON.parse(el.dataset.incidentFilter); } catch (e) { return; }
+      if (f.company_id && f.company_id !== ev.company_id) { return; }
+      if (f.id && f.id !== d.id) { return; }
+      refreshSoon(el, "aw-incident-match");
     });
   }
   function has(value, needle) { return String(value || "").toLowerCase().indexOf(needle) >= 0; }
@@ -129,13 +140,13 @@
     return true;
   }
   var refreshTimers = {};
-  function refreshSoon(el) {  // at most one refresh per list every 600 ms, always including the last alert
-    var id = el.id;
-    if (refreshTimers[id]) { return; }
-    refreshTimers[id] = setTimeout(function () {
-      delete refreshTimers[id];
+  function refreshSoon(el, name) {  // at most one refresh per list and event every 600 ms, always including the last
+    var id = el.id, slot = id + " " + name;
+    if (refreshTimers[slot]) { return; }
+    refreshTimers[slot] = setTimeout(function () {
+      delete refreshTimers[slot];
       var current = document.getElementById(id);
-      if (current && window.htmx) { htmx.trigger(current, "aw-alert-match"); }
+      if (current && window.htmx) { htmx.trigger(current, name); }
     }, 600);
   }
 
@@ -151,7 +162,7 @@
       if (ev.type !== "alert.received") { htmx.trigger(body, "aw-any", detail); }  // alerts are not audited
     }
     if (ev.type === "alert.received") { alertReceived(ev); return; }
-    if (kind === "incident") { return; }  // incident events refresh pages (aw-incident-*); the alert already toasted
+    if (kind === "incident") { incidentChanged(ev); return; }  // incident events refresh pages (aw-incident-*); the alert already toasted
     if (ev.data.origin && ev.data.origin === body.dataset.origin) { return; }
     if (SPECIAL[ev.type]) {
       var t = SPECIAL[ev.type](ev);
