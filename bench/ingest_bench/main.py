@@ -1,9 +1,10 @@
 """bench/ingest: webhook ingestion throughput and latency against a real server process over loopback.
 
 The server runs as ``alertwhisperer serve`` (embedded default: SQLite WAL in a temporary data directory,
-embedded job worker, JSON request logs to a file); this process generates the load (see loadgen.py) and
-verifies the database afterwards. Every run stops by itself: each scenario is bounded by --duration, the
-whole run by a watchdog alarm.
+one HTTP process and its job worker as a child process at lower CPU priority, JSON request logs to a
+file; ``--web-processes N --redis-url URL`` runs the scale-out shape instead); this process generates
+the load (see loadgen.py) and verifies the database afterwards. Every run stops by itself: each scenario
+is bounded by --duration, the whole run by a watchdog alarm.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=1500.0, help="requests/s in the open-loop scenario (1500)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first (2)")
     p.add_argument("--keep", action="store_true", help="keep the temporary data directory and server log")
+    p.add_argument("--web-processes", type=int, default=1,
+                   help="HTTP server processes (serve --workers; above 1 needs --redis-url); default 1, the "
+                        "embedded default")
+    p.add_argument("--redis-url", default=None, help="Redis for rate limits and live events, e.g. "
+                                                     "redis://127.0.0.1:6379/3 (default: none, embedded)")
     return p.parse_args(argv)
 
 
@@ -59,26 +65,64 @@ def _machine_busy() -> float:
     return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (the server's HTTP processes and its job worker)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except OSError:
+            continue
+    return out
+
+
+def _is_job_worker(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            args = fh.read().split(b"\0")
+    except OSError:
+        return False
+    return b"worker" in args and b"--parent-pid" in args
+
+
 @dataclass
 class CpuSample:
-    server: float
+    server: dict[int, float]  # HTTP server processes
+    worker: dict[int, float]  # the job worker process (correlation)
     generator: float
     machine: float
 
     @classmethod
     def take(cls, pid: int) -> CpuSample:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        return cls(_cpu_seconds(pid), usage.ru_utime + usage.ru_stime, _machine_busy())
+        server: dict[int, float] = {}
+        worker: dict[int, float] = {}
+        for p in _tree(pid):
+            try:
+                (worker if _is_job_worker(p) else server)[p] = _cpu_seconds(p)
+            except OSError:
+                continue
+        return cls(server, worker, usage.ru_utime + usage.ru_stime, _machine_busy())
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(v - before.get(p, 0.0) for p, v in after.items())
 
 
 def _cpu_line(before: CpuSample, after: CpuSample, r: Result) -> str:
-    server = after.server - before.server
+    server = _spent(before.server, after.server)
+    worker = _spent(before.worker, after.worker)
     generator = after.generator - before.generator
-    others = max(0.0, after.machine - before.machine - server - generator)
+    others = max(0.0, after.machine - before.machine - server - worker - generator)
     answered = max(1, len(r.latencies))
-    return (f"   CPU (cores busy on average): server {server / r.duration:.2f} "
-            f"({server / answered * 1e6:,.0f} us/request), load generator {generator / r.duration:.2f}, "
-            f"other processes {others / r.duration:.2f} of {os.cpu_count()}")
+    return (f"   CPU (cores busy on average): server {server / r.duration:.2f} in {len(after.server)} process(es) "
+            f"({server / answered * 1e6:,.0f} us/request), job worker {worker / r.duration:.2f}, "
+            f"load generator {generator / r.duration:.2f}, other processes {others / r.duration:.2f} "
+            f"of {os.cpu_count()}")
 
 
 def _report(name: str, s: scenarios.Scenario, r: Result, target: str) -> None:
@@ -128,8 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench/ingest: {len(names)} scenario(s) x {args.duration:.0f} s; load generator: 1 process, "
           f"raw HTTP/1.1 keep-alive on {loop_name}; closed loop with {args.concurrency} connections, "
           f"open loop at {args.rate:,.0f} req/s; host CPUs: {os.cpu_count()}")
-    srv = server.start(keep=args.keep)
-    print(f"server: pid {srv.pid()} on 127.0.0.1:{srv.port}, SQLite in {srv.data_dir}, "
+    extra = {"ALERTWHISPERER_WEB_PROCESSES": str(args.web_processes)}
+    if args.redis_url:
+        extra["ALERTWHISPERER_REDIS_URL"] = args.redis_url
+    srv = server.start(extra_env=extra, keep=args.keep)
+    shape = (f"{args.web_processes} HTTP processes, Redis {args.redis_url}" if args.web_processes > 1
+             else "embedded default (1 HTTP process, no Redis)")
+    print(f"server: pid {srv.pid()} on 127.0.0.1:{srv.port}, {shape}, SQLite in {srv.data_dir}, "
           f"limits raised to {server.HIGH_LIMITS}")
     run = uuid.uuid4().hex[:8]
     failed = False

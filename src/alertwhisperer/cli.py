@@ -1,4 +1,5 @@
-"""The ``alertwhisperer`` command: serve, migrate, create-admin, import, replay, company rotate-key, audit verify."""
+"""The ``alertwhisperer`` command: serve, migrate, create-admin, import, replay, company rotate-key, audit verify,
+demo storm."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import getpass
 import json
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,9 +26,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Alert Whispe
 company_app = typer.Typer(no_args_is_help=True, help="Company operations")
 audit_app = typer.Typer(no_args_is_help=True, help="Audit log operations")
 user_app = typer.Typer(no_args_is_help=True, help="User operations")
+demo_app = typer.Typer(no_args_is_help=True, help="Demo mode")
 app.add_typer(company_app, name="company")
 app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
+app.add_typer(demo_app, name="demo")
 
 T = TypeVar("T")
 DbOption = Annotated[str | None, typer.Option("--db", help="database URL (default: settings)")]
@@ -68,12 +72,16 @@ def _run_in_session(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T
 @app.command()
 def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
           port: Annotated[int | None, typer.Option(help="port")] = None,
-          db: DbOption = None) -> None:
+          db: DbOption = None,
+          workers: Annotated[int | None, typer.Option(
+              help="HTTP server processes (default: settings; more than 1 needs ALERTWHISPERER_REDIS_URL)")] = None,
+          ) -> None:
     """Migrate, seed demo data on first run (demo mode), and serve the console and API."""
     import uvicorn
 
     from alertwhisperer import migrate
     from alertwhisperer.demo import seed_demo
+    from alertwhisperer.ingest.fastpath import Front
     from alertwhisperer.main import create_app
     from alertwhisperer.ops.logging import configure_logging
 
@@ -94,31 +102,62 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
             typer.secho(f"\n  Alert Whisperer demo: {settings.base_url}\n  log in as {info.email} / "
                         f"{info.password}\n  (technicians and company admins share the password; "
                         "see README)\n", fg=typer.colors.GREEN, err=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                proxy_headers=True, forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+    processes = workers or settings.web_processes
+    common: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_config": None,
+                              "proxy_headers": True,
+                              "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")}
+    if processes == 1:
+        uvicorn.run(Front(create_app(settings)), **common)
+        return
+    if not settings.redis_url:
+        _fail("--workers above 1 needs Redis (set ALERTWHISPERER_REDIS_URL): rate limits, idempotency answers "
+              "and live events must be shared by the server processes", 2)
+    os.environ.update({"ALERTWHISPERER_DATABASE_URL": settings.db_url, "ALERTWHISPERER_DEMO": "false",
+                       "ALERTWHISPERER_DATA_DIR": str(settings.data_dir.resolve()),
+                       "ALERTWHISPERER_PUBLIC_URL": settings.base_url})
+    uvicorn.run("alertwhisperer.main:app_from_environment", factory=True, workers=processes, **common)
 
 
 @app.command()
-def worker(db: DbOption = None) -> None:
-    """Run job workers only (scale-out: next to API processes sharing PostgreSQL)."""
+def worker(db: DbOption = None,
+           parent_pid: Annotated[int | None, typer.Option(hidden=True, help="exit with this process")] = None,
+           nice: Annotated[int, typer.Option(help="lower this process's CPU priority by N")] = 0) -> None:
+    """Run job workers only: next to API processes sharing the database (the server also starts one)."""
     from alertwhisperer.jobs.registry import build_registry
+    from alertwhisperer.jobs.supervisor import die_with_parent, watch_parent
     from alertwhisperer.jobs.worker import Worker
     from alertwhisperer.migrate import upgrade
     from alertwhisperer.ops.logging import configure_logging
+    from alertwhisperer.realtime.hub import make_hub
 
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
+    if nice:
+        os.nice(nice)
     settings = _settings(db)
     configure_logging(settings.log_level, settings.log_json)
-    upgrade(settings)
+    if parent_pid is None:
+        upgrade(settings)  # a child of the server: the server has migrated already
 
     async def go() -> None:
         engine = make_engine(settings.db_url)
-        runner = Worker(make_sessionmaker(engine), build_registry(), SystemClock(), settings=settings)
+        hub = make_hub(settings.redis_url, settings.hub_dir)
+        await hub.start()
+        runner = Worker(make_sessionmaker(engine), build_registry(), SystemClock(), settings=settings, hub=hub)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        watcher = asyncio.create_task(watch_parent(parent_pid, stop)) if parent_pid is not None else None
         typer.echo(f"worker {runner.name} started", err=True)
         try:
             runner.start()
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
+            if watcher is not None:
+                watcher.cancel()
             await runner.stop()
+            await hub.stop()
             await engine.dispose()
 
     with contextlib.suppress(KeyboardInterrupt):
@@ -206,34 +245,46 @@ def replay(alerts: Annotated[Path, typer.Argument(exists=True, dir_okay=False, r
            = None) -> None:
     """Replay recorded deliveries through the adapters and the correlation engine (simulated clock)."""
     import tempfile
+    import time
 
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    from alertwhisperer.correlation.replay import replay as run_replay
+    from alertwhisperer import migrate as migrations
+    from alertwhisperer.correlation.replay import run as run_replay
 
     try:
-        tenant_data = json.loads(tenants.read_text())
+        tenant_data = json.loads(tenants.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         _fail(f"{tenants} is not valid JSON: {exc}")
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="aw-replay-") as tmp:
         url = db or f"sqlite+aiosqlite:///{Path(tmp) / 'replay.db'}"
         settings = Settings(database_url=url, data_dir=Path(tmp)).resolve_secret()
+        migrations.upgrade(settings)
         console = Console(stderr=True)
         with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                       TimeRemainingColumn(), console=console, transient=True) as progress:
             task = progress.add_task("replaying", total=alerts.stat().st_size)
-            summary = _run_in_session(settings, lambda s: run_replay(
-                s, alerts_path=alerts, tenants=tenant_data, out_path=out,
-                progress=lambda n: progress.advance(task, n)))
+            try:
+                summary = asyncio.run(run_replay(settings.db_url, throwaway=db is None, alerts_path=alerts,
+                                                 tenants=tenant_data, out_path=out,
+                                                 progress=lambda n: progress.advance(task, n)))
+            except DomainError as exc:
+                _fail(exc.message)
+                raise  # unreachable
     total = summary.loop_seconds + summary.write_seconds
     typer.echo(f"lines: {summary.lines}  alerts: {summary.alerts}  rejected: {summary.rejected}  "
                f"suppressed: {summary.suppressed}  retried deliveries' alerts: {summary.retried}")
     typer.echo("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items())))
     typer.echo(f"incidents: {summary.incidents}  noise reduction: {summary.noise_reduction:.1%} "
                f"(1 - incidents / {summary.actionable} alerts neither rejected nor suppressed)")
-    typer.echo(f"time: {total:.2f}s (correlation {summary.loop_seconds:.2f}s, database {summary.write_seconds:.2f}s)"
-               f"  speed: {summary.rate:,.0f} alerts/s")
+    typer.echo(f"time: {total:.2f}s (reading and correlating {summary.loop_seconds:.2f}s, of which the engine "
+               f"{summary.engine_seconds:.2f}s; database and result {summary.write_seconds:.2f}s)"
+               f"  speed: {summary.rate:,.0f} alerts/s (engine alone {summary.engine_rate:,.0f} alerts/s)")
+    typer.echo(f"set-up: {time.perf_counter() - started - total:.2f}s (database, tenants, progress)  "
+               f"processes: {summary.processes}"
+               + ("" if summary.snapshot else "  correlation state: no snapshot, rebuilt from the alert log"))
     typer.echo(f"result written to {out}")
 
 
@@ -280,6 +331,30 @@ def set_password(email: str, password: Annotated[str | None, typer.Option()] = N
     _run_in_session(settings, lambda s: do_set(s, settings=settings, clock=SystemClock(), email=email,
                                                password=password))
     typer.echo(f"password set for {email}; their sessions were revoked")
+
+
+@demo_app.command("storm")
+def demo_storm(company: Annotated[str | None, typer.Option(
+                   "--company", help="company slug (default: the first demo company)")] = None,
+               duration: Annotated[float, typer.Option(min=1, max=3600, help="seconds the storm lasts")] = 90.0,
+               speed: Annotated[float, typer.Option(min=0.1, max=100, help="2 plays it twice as fast")] = 1.0,
+               seed: Annotated[int | None, typer.Option(help="replay an earlier storm exactly")] = None,
+               db: DbOption = None) -> None:
+    """Play a realistic alert storm into a company so the console (alertwhisperer serve) comes alive."""
+    from rich.console import Console
+
+    from alertwhisperer import migrate
+    from alertwhisperer.demo_storm.command import run_storm
+
+    settings = _settings(db)
+    migrate.upgrade(settings)
+    try:
+        asyncio.run(run_storm(settings, slug=company, duration=duration / speed, seed=seed,
+                              console=Console(highlight=False)))
+    except DomainError as exc:
+        _fail(exc.message, 2)
+    except KeyboardInterrupt:
+        _fail("storm interrupted; what was sent so far stays stored", 130)
 
 
 def main() -> None:

@@ -6,8 +6,10 @@ No settings object is built at import time: call :func:`get_settings` (cached) o
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -51,7 +53,15 @@ class Settings(BaseSettings):
     local_executor_enabled: bool = True
     sns_confirm_host_pattern: str = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
     sns_confirm_allow_http: bool = Field(default=False, description="tests only: confirm over plain http")
-    embedded_worker: bool = Field(default=True, description="run job workers inside the server process")
+    embedded_worker: bool = Field(default=True, description="the server runs the job worker itself")
+    web_processes: int = Field(default=1, ge=1, le=64, description=(
+        "HTTP server processes sharing the port; more than one needs Redis (exact rate limits and live "
+        "events across processes) — the job worker still runs once"))
+    worker_process: bool = Field(default=True, description=(
+        "run the embedded worker as a supervised child process (default) rather than inside the server "
+        "process: correlation then never competes with accepting webhooks for the interpreter lock"))
+    worker_nice: int = Field(default=10, ge=0, le=19, description=(
+        "CPU priority offset of the worker process: under load, accepting alerts wins, processing catches up"))
 
     # Filled in by resolve(); True when the secret key was generated and persisted by us.
     secret_generated: bool = False
@@ -66,6 +76,18 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         assert self.database_url is not None
         return self.database_url
+
+    @property
+    def hub_dir(self) -> Path:
+        """Where the processes of this installation meet (the socket hub without Redis).
+
+        Unix socket paths are limited to 107 bytes: a deep data directory meets under the temp directory
+        instead, in a folder named after a hash of the data directory (still one per installation)."""
+        path = self.data_dir.resolve() / "run" / "hub"
+        if len(str(path)) > 80:
+            digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
+            path = Path(tempfile.gettempdir()) / f"alertwhisperer-hub-{digest}"
+        return path
 
     @property
     def is_sqlite(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +31,8 @@ def utcnow() -> datetime:
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits (128 bits; what ``uuid4().hex`` gives, without building a UUID object)."""
+    return os.urandom(16).hex()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -57,6 +58,9 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 IdType = String(32)
 
 
+READ_ONLY = "alertwhisperer_read_only"  # execution option: SQLite begins a deferred transaction
+
+
 def _sqlite_setup(engine: Engine) -> None:
     """WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE so writers serialise instead of failing."""
 
@@ -72,7 +76,7 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -94,6 +98,14 @@ def make_sync_sqlite_engine(url: str) -> Engine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def read_session(bind: Any) -> AsyncSession:
+    """A session for reads only. On SQLite it begins a plain (deferred) transaction: a consistent snapshot
+    that never takes, nor waits for, the write lock, so long computations on what it read block no writer.
+    Writing through it is a bug (on SQLite the upgrade to a write lock can fail under concurrent writers)."""
+    engine = bind if isinstance(bind, AsyncEngine) else bind.engine
+    return AsyncSession(bind=engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -18,13 +18,16 @@ from alertwhisperer.auth.users_api import router as users_router
 from alertwhisperer.clock import Clock, SystemClock
 from alertwhisperer.config import Settings
 from alertwhisperer.correlation.api import router as incidents_router
+from alertwhisperer.correlation.settings_api import router as correlation_settings_router
 from alertwhisperer.db import make_engine, make_sessionmaker
 from alertwhisperer.errors import DomainError, Invalid, Throttled
 from alertwhisperer.ingest.api import router as ingest_router
-from alertwhisperer.ingest.fastpath import WebhookFastPath
+from alertwhisperer.ingest.fastpath import Front
+from alertwhisperer.ingest.fastpath import install as install_webhook_fast_path
 from alertwhisperer.ingest.integrations_api import router as integrations_router
 from alertwhisperer.ingest.limiter import WebhookLimiter
 from alertwhisperer.jobs.registry import build_registry
+from alertwhisperer.jobs.supervisor import WorkerProcess
 from alertwhisperer.jobs.worker import Worker
 from alertwhisperer.ops.api import router as ops_router
 from alertwhisperer.ops.middleware import Metrics, RequestMiddleware
@@ -77,19 +80,24 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         engine = make_engine(settings.db_url)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
-        hub = make_hub(settings.redis_url)
+        hub = make_hub(settings.redis_url, settings.hub_dir)
         await hub.start()
         app.state.hub = hub
         app.state.limiter = WebhookLimiter(settings.redis_url)
         worker = Worker(app.state.sessionmaker, build_registry(), app.state.clock, hub=hub, settings=settings)
         app.state.worker = worker
-        if settings.embedded_worker:
+        child = WorkerProcess(settings) if settings.embedded_worker and settings.worker_process else None
+        if child is not None:
+            await child.start()
+        elif settings.embedded_worker:
             worker.start()
         log.info("app.started", version=__version__, env=settings.env,
                  database=settings.db_url.split("://")[0])
         try:
             yield
         finally:
+            if child is not None:
+                await child.stop()
             await worker.stop()
             await hub.stop()
             await engine.dispose()
@@ -102,13 +110,22 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     for router in (ops_router, auth_router, users_router, tenants_router, audit_router, ingest_router,
-                   integrations_router, incidents_router,
+                   integrations_router, incidents_router, correlation_settings_router,
                    realtime_router):
         app.include_router(router)
     from alertwhisperer.web import mount_web
 
     mount_web(app)
-    app.add_middleware(WebhookFastPath)  # innermost: POST /api/webhooks/{source} without routing/DI
     app.add_middleware(RefreshedCookiesMiddleware, settings=settings)
     app.add_middleware(RequestMiddleware, metrics=metrics)
+    install_webhook_fast_path(app, metrics)  # outermost: POST /api/webhooks/{source} without the stack
     return app
+
+
+def app_from_environment() -> Front:
+    """The application as ``serve --workers N`` starts it in each server process (settings from the environment)."""
+    from alertwhisperer.ops.logging import configure_logging
+
+    settings = Settings().resolve_secret()
+    configure_logging(settings.log_level, settings.log_json)
+    return Front(create_app(settings))

@@ -82,56 +82,92 @@ def _event_data(row: Incident) -> dict[str, Any]:
 
 
 # --- processing ------------------------------------------------------------------------------------------------
-async def correlate_deliveries(session: AsyncSession, *, now: datetime, delivery_ids: Sequence[str]
-                               ) -> list[Decision]:
+async def correlate_deliveries(session: AsyncSession, *, now: datetime, delivery_ids: Sequence[str],
+                               reader: AsyncSession | None = None) -> list[Decision]:
     """Correlate the not-yet-correlated alerts of these deliveries, in order; persist everything it decided.
 
     Idempotent: an alert that already has an outcome is skipped, so a retried inbox job changes nothing.
+
+    With ``reader`` (``db.read_session``), the engine runs on what the reader saw *before* ``session``
+    touches the database, and the write transaction only stores the decisions: on SQLite the write lock is
+    then held for milliseconds, not for the whole computation, so webhooks keep committing during a storm.
+    If another process correlated the same company in between (its log moved), the cached state is
+    dropped and the company is redone inside the write transaction, as without a reader.
     """
-    order = {d: i for i, d in enumerate(delivery_ids)}
-    rows = (await session.execute(select(Alert).where(Alert.delivery_id.in_(list(delivery_ids)),
-                                                      Alert.outcome.is_(None)))).scalars().all()
-    rows = sorted(rows, key=lambda r: (order[r.delivery_id], r.position))
-    by_company: dict[str, list[Alert]] = {}
-    for row in rows:
-        by_company.setdefault(row.company_id, []).append(row)
     decisions: list[Decision] = []
+    by_company = await _pending(reader or session, delivery_ids)
     for company_id, alerts in by_company.items():
-        company = await session.get(Company, company_id)
-        if company is None:
-            continue
         async with store.lock(company_id):
             try:
-                decisions += await _correlate_company(session, company, alerts, now)
+                done = await _correlate_planned(session, reader, company_id, alerts, now) if reader else None
+                if done is None:
+                    company = await session.get(Company, company_id)
+                    if company is None:
+                        continue
+                    if reader is not None:  # the log moved: redo from the database, under the lock
+                        store.forget(company_id)
+                        alerts = (await _pending(session, delivery_ids)).get(company_id, [])
+                    done = await _correlate_company(session, company, alerts, now)
+                decisions += done
             except BaseException:
                 store.forget(company_id)  # its state may hold work this transaction will not commit
                 raise
     return decisions
 
 
+async def _pending(session: AsyncSession, delivery_ids: Sequence[str]) -> dict[str, list[Alert]]:
+    """The deliveries' alerts without an outcome, per company, in acceptance order."""
+    order = {d: i for i, d in enumerate(delivery_ids)}
+    rows = (await session.execute(select(Alert).where(Alert.delivery_id.in_(list(delivery_ids)),
+                                                      Alert.outcome.is_(None)))).scalars().all()
+    by_company: dict[str, list[Alert]] = {}
+    for row in sorted(rows, key=lambda r: (order[r.delivery_id], r.position)):
+        by_company.setdefault(row.company_id, []).append(row)
+    return by_company
+
+
+async def _correlate_planned(session: AsyncSession, reader: AsyncSession, company_id: str, alerts: list[Alert],
+                             now: datetime) -> list[Decision] | None:
+    """Decide on the reader's snapshot, then store in ``session`` if the log has not moved (else None)."""
+    company = await reader.get(Company, company_id)
+    if company is None:
+        return []
+    entry = await store.checkout(reader, company, read_only=True)
+    base = entry.state.calls
+    decisions = [entry.correlate(row) for row in alerts]
+    if await store.claim(session, company_id) != base:
+        return None
+    await _persist(session, company_id, entry, alerts, decisions, now, bulk=True)
+    return decisions
+
+
 async def _correlate_company(session: AsyncSession, company: Company, alerts: list[Alert], now: datetime
                              ) -> list[Decision]:
     entry = await store.checkout(session, company)
-    state, tenant = entry.state, entry.tenant
-    decisions: list[Decision] = []
+    decisions = [entry.correlate(row) for row in alerts]
+    await _persist(session, company.id, entry, alerts, decisions, now, bulk=False)
+    return decisions
+
+
+async def _persist(session: AsyncSession, company_id: str, entry: store.Entry, alerts: list[Alert],
+                   decisions: list[Decision], now: datetime, *, bulk: bool) -> None:
+    """Store what was decided. ``bulk``: the alert rows belong to another session (UPDATE them by id)."""
     opened: dict[str, Decision] = {}
     touched: dict[str, None] = {}
     merged: dict[str, None] = {}
-    for row in alerts:
-        decision = entry.correlate(row)
-        decisions.append(decision)
+    for decision in decisions:
         if decision.kind == "new_incident" and decision.incident_id:
             opened[decision.incident_id] = decision
         touched.update(dict.fromkeys(decision.touched))
         if decision.incident_id:
             touched[decision.incident_id] = None
         merged.update(dict.fromkeys(decision.merged))
-    await _register_discovered(session, company.id, decisions, now)
-    await _write_incidents(session, company.id, tenant, state, opened, list(touched), list(merged), now)
-    await _write_alerts(session, company.id, state, alerts, decisions)
-    await _schedule_holds(session, company.id, state, decisions, now)
+    state, tenant = entry.state, entry.tenant
+    await _register_discovered(session, company_id, decisions, now)
+    await _write_incidents(session, company_id, tenant, state, opened, list(touched), list(merged), now)
+    await _write_alerts(session, company_id, state, alerts, decisions, bulk=bulk)
+    await _schedule_holds(session, company_id, state, decisions, now)
     await store.save(session, entry, now)
-    return decisions
 
 
 async def _register_discovered(session: AsyncSession, company_id: str, decisions: Iterable[Decision],
@@ -195,14 +231,21 @@ async def _write_incidents(session: AsyncSession, company_id: str, tenant: Tenan
 
 
 async def _write_alerts(session: AsyncSession, company_id: str, state: TenantState, alerts: list[Alert],
-                        decisions: list[Decision]) -> None:
+                        decisions: list[Decision], *, bulk: bool = False) -> None:
+    updates: list[dict[str, Any]] = []
     for row, decision in zip(alerts, decisions, strict=True):
         incident_id = state.canonical(decision.incident_id) if decision.incident_id else None
         row.outcome, row.incident_id, row.decision_reason = decision.outcome, incident_id, decision.reason
+        if bulk:
+            updates.append({"id": row.id, "outcome": row.outcome, "incident_id": incident_id,
+                            "decision_reason": row.decision_reason, "correlation_seq": row.correlation_seq,
+                            "opened_incident_id": row.opened_incident_id})
         if incident_id is not None:
             session.add(IncidentAlert(incident_id=incident_id, alert_id=row.id, company_id=company_id,
                                       kind=decision.kind, reason=decision.reason,
                                       explanation=explanation_dict(decision.explanation), joined_at=row.received_at))
+    if updates:
+        await session.execute(update(Alert), updates)
     await session.flush()
 
 

@@ -169,17 +169,31 @@ async def _catch_up(session: AsyncSession, entry: Entry) -> bool:
     return True
 
 
-async def checkout(session: AsyncSession, company: Company) -> Entry:
-    """The company's tenant and current state (the caller holds ``lock(company.id)``)."""
+async def claim(session: AsyncSession, company_id: str) -> int:
+    """Lock the company's correlation row (others wait), creating it on first use; the committed log length."""
     locked = (await session.execute(select(CorrelationState.company_id)
-                                    .where(CorrelationState.company_id == company.id).with_for_update())).first()
+                                    .where(CorrelationState.company_id == company_id).with_for_update())).first()
     if locked is None:  # first use: the row others lock on (a concurrent first insert fails and is retried)
-        session.add(CorrelationState(company_id=company.id, calls=0, data={}))
+        session.add(CorrelationState(company_id=company_id, calls=0, data={}))
         await session.flush()
-    last = (await session.execute(select(Alert.correlation_seq, Alert.id).where(
-        Alert.company_id == company.id, Alert.correlation_seq.is_not(None))
-        .order_by(Alert.correlation_seq.desc()).limit(1))).first()
-    committed = last.correlation_seq if last else 0
+    return await committed_calls(session, company_id)
+
+
+async def committed_calls(session: AsyncSession, company_id: str) -> int:
+    """How many correlate calls of this company are committed (the highest ``correlation_seq``)."""
+    last = await session.scalar(select(Alert.correlation_seq).where(
+        Alert.company_id == company_id, Alert.correlation_seq.is_not(None))
+        .order_by(Alert.correlation_seq.desc()).limit(1))
+    return int(last or 0)
+
+
+async def checkout(session: AsyncSession, company: Company, *, read_only: bool = False) -> Entry:
+    """The company's tenant and current state (the caller holds ``lock(company.id)``).
+
+    ``read_only``: from a read session, without locking the company's row; whoever then writes what it
+    decided must first ``claim`` the row and check that the committed log has not moved meanwhile."""
+    committed = (await committed_calls(session, company.id) if read_only
+                 else await claim(session, company.id))
     fingerprint = await _tenant_fingerprint(session, company)
     entry = _cache.get(company.id)
     if entry is not None and entry.state.calls <= committed and await _same_history(session, entry):

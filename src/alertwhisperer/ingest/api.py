@@ -16,6 +16,7 @@ from alertwhisperer.errors import Unauthenticated
 from alertwhisperer.ingest import adapters, service, signing
 from alertwhisperer.ingest.cache import CompanyEntry, IngestCaches
 from alertwhisperer.ingest.writer import IngestWriter, Submission, WriterUnavailable
+from alertwhisperer.jobs.worker import wake_workers
 
 WEBHOOK_PATH = "/api/webhooks/{source}"
 MAX_BODY = 1024 * 1024  # 1 MiB
@@ -62,9 +63,9 @@ def _unavailable(source: str, message: str) -> JSONResponse:
 async def _writer_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Runs inside the app's lifespan (engine and worker exist): the caches and the group-commit writer."""
     caches = IngestCaches()
-    worker = getattr(app.state, "worker", None)
+    hub = getattr(app.state, "hub", None)
     writer = IngestWriter(app.state.engine, recent=caches.deliveries,
-                          on_commit=worker.wake if worker is not None else None, on_stale_key=caches.invalidate)
+                          on_commit=lambda: wake_workers(hub), on_stale_key=caches.invalidate)
     app.state.ingest_caches = caches
     app.state.ingest_writer = writer
     writer.start()
@@ -127,13 +128,18 @@ async def handle_webhook(request: Request, source: str, api_key: str | None) -> 
     verdict = await state.limiter.hit(company.company_id, company.ingest)
     if not verdict.allowed:
         return _limited(source, adapter.INFO.retries_on_429, verdict.retry_after, verdict.limit)
-    body = await _read_body(request, MAX_BODY)
     now = state.clock.now()
+    caches: IngestCaches = state.ingest_caches
+    given = service.header_key(headers)
+    if given is not None and not company.ingest.require_signature and "x-signature" not in headers:
+        seen = caches.deliveries.get(company.company_id, given, now)  # a retry we answered: no need to parse
+        if seen is not None:
+            return _answer(service.Accepted(seen.delivery_id, list(seen.alert_ids), True, company.company_id))
+    body = await _read_body(request, MAX_BODY)
     signature = signing.check(secret=company.secret, now=now, server_secret=state.settings.secret(),
                               headers=headers, body=body, required=company.ingest.require_signature)
     result = service.parse(source, body, headers)
     key = service.idempotency_key(headers, result)
-    caches: IngestCaches = state.ingest_caches
     if key is not None and signature is None:  # a signed repeat must still be checked for replay
         seen = caches.deliveries.get(company.company_id, key, now)
         if seen is not None:

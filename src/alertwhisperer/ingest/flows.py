@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from alertwhisperer.correlation.service import correlate_deliveries
+from alertwhisperer.db import read_session
 from alertwhisperer.ingest import sns
 from alertwhisperer.ingest.models import Alert, Delivery
 from alertwhisperer.jobs.models import Job
@@ -30,25 +31,34 @@ async def process_delivery(ctx: JobContext, job: Job) -> None:
     (``correlation.service.correlate_deliveries``: skips alerts that already have an outcome).
     The job's deliveries are processed in its one transaction, in the order they were accepted. Plain
     column reads and one UPDATE here (never the raw bodies): this runs for every delivery, next to the
-    webhook writer, on the same CPU and (on SQLite) the same write lock.
+    webhook writer. Everything is read, and correlated, through a read session first; the job's own
+    transaction (which on SQLite holds the write lock from its first statement) only writes.
     """
     ids = _delivery_ids(job)
-    found = {r.id: r for r in (await ctx.session.execute(
-        select(Delivery.id, Delivery.status, Delivery.control).where(Delivery.id.in_(ids)))).all()} if ids else {}
-    if not found:
-        raise PermanentError(f"delivery {', '.join(ids) or '(none)'} does not exist")
-    todo = [found[i] for i in ids if i in found and found[i].status != "processed"]
-    if not todo:
-        return
-    todo_ids = [d.id for d in todo]
-    alerts = (await ctx.session.execute(
-        select(Alert.id, Alert.company_id, Alert.delivery_id, Alert.source, Alert.status, Alert.severity,
-               Alert.signature, Alert.asset_ref, Alert.message)
-        .where(Alert.delivery_id.in_(todo_ids)).order_by(Alert.position)
-    )).all()
-    by_delivery: dict[str, list[Any]] = {}
-    for alert in alerts:
-        by_delivery.setdefault(alert.delivery_id, []).append(alert)
+    async with read_session(ctx.session.bind) as reader:
+        found = {r.id: r for r in (await reader.execute(
+            select(Delivery.id, Delivery.status, Delivery.control).where(Delivery.id.in_(ids)))).all()} if ids else {}
+        if not found:
+            raise PermanentError(f"delivery {', '.join(ids) or '(none)'} does not exist")
+        todo = [found[i] for i in ids if i in found and found[i].status != "processed"]
+        if not todo:
+            return
+        todo_ids = [d.id for d in todo]
+        alerts = (await reader.execute(
+            select(Alert.id, Alert.company_id, Alert.delivery_id, Alert.source, Alert.status, Alert.severity,
+                   Alert.signature, Alert.asset_ref, Alert.message)
+            .where(Alert.delivery_id.in_(todo_ids)).order_by(Alert.position)
+        )).all()
+        by_delivery: dict[str, list[Any]] = {}
+        for alert in alerts:
+            by_delivery.setdefault(alert.delivery_id, []).append(alert)
+        for row in todo:  # queued now, published after the commit: alerts first, then what they changed
+            for alert in by_delivery.get(row.id, []):
+                emit(ctx.session, Event("alert.received", alert.company_id, {
+                    "id": alert.id, "source": alert.source, "status": alert.status, "severity": alert.severity,
+                    "signature": alert.signature, "asset_ref": alert.asset_ref, "message": alert.message[:300],
+                }))
+        await correlate_deliveries(ctx.session, now=ctx.clock.now(), delivery_ids=todo_ids, reader=reader)
     await ctx.session.execute(
         update(Delivery).where(Delivery.id.in_(todo_ids), Delivery.status != "processed")
         .values(status="processed", processed_at=ctx.clock.now())
@@ -58,10 +68,3 @@ async def process_delivery(ctx: JobContext, job: Job) -> None:
             delivery = await ctx.session.get(Delivery, row.id)
             if delivery is not None:
                 await sns.on_control(ctx, delivery)
-    for row in todo:
-        for alert in by_delivery.get(row.id, []):
-            emit(ctx.session, Event("alert.received", alert.company_id, {
-                "id": alert.id, "source": alert.source, "status": alert.status, "severity": alert.severity,
-                "signature": alert.signature, "asset_ref": alert.asset_ref, "message": alert.message[:300],
-            }))
-    await correlate_deliveries(ctx.session, now=ctx.clock.now(), delivery_ids=todo_ids)

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from alertwhisperer.deps import ClockDep, CurrentUser, SessionDep, SettingsDep, commit
 from alertwhisperer.ingest import heartbeats, integrations
 from alertwhisperer.ingest import service as ingest
+from alertwhisperer.jobs.worker import wake_workers
 from alertwhisperer.tenants import service as tenants
 
 router = APIRouter(tags=["integrations"])
@@ -63,9 +64,7 @@ async def send_test_alert(company_id: str, source: str, request: Request, user: 
                           clock: ClockDep) -> TestAlertOut:
     accepted = await integrations.send_test_alert(db, actor=user, clock=clock, company_id=company_id, key=source)
     await commit(request, db)
-    worker = getattr(request.app.state, "worker", None)
-    if worker is not None:
-        worker.wake()
+    wake_workers(getattr(request.app.state, "hub", None))
     return TestAlertOut(delivery_id=accepted.delivery_id, alert_ids=accepted.alert_ids)
 
 

@@ -10,6 +10,7 @@ drop a delivery on any 4xx (Alertmanager, Grafana).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -38,8 +39,8 @@ class WebhookLimiter:
         self.strategy = SlidingWindowCounterRateLimiter(self.storage)
 
     @staticmethod
-    def items(cfg: IngestSettings) -> list[RateLimitItem]:
-        return [RateLimitItemPerMinute(cfg.rate_limit_per_minute), RateLimitItemPerSecond(cfg.burst)]
+    def items(cfg: IngestSettings) -> tuple[RateLimitItem, ...]:
+        return _items(cfg.rate_limit_per_minute, cfg.burst)
 
     async def hit(self, company_id: str, cfg: IngestSettings) -> Verdict:
         for item in self.items(cfg):
@@ -51,3 +52,8 @@ class WebhookLimiter:
 
     async def reset(self) -> None:
         await self.storage.reset()
+
+
+@functools.lru_cache(maxsize=1024)
+def _items(per_minute: int, burst: int) -> tuple[RateLimitItem, ...]:
+    return RateLimitItemPerMinute(per_minute), RateLimitItemPerSecond(burst)

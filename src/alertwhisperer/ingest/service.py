@@ -95,11 +95,17 @@ def parse(source: str, body: bytes, headers: Mapping[str, str]) -> ParseResult:
         raise Invalid(f"{source} payload could not be read ({type(exc).__name__})") from exc
 
 
+def header_key(headers: Mapping[str, str]) -> str | None:
+    """The idempotency key given as ``X-Delivery-ID`` (known before the body is read), if any."""
+    given = header(headers, "x-delivery-id")
+    return "hdr:" + given.strip()[:190] if given else None
+
+
 def idempotency_key(headers: Mapping[str, str], result: ParseResult) -> str | None:
     """X-Delivery-ID wins; else the tool's own stable id of this notification, when every alert has one."""
-    given = header(headers, "x-delivery-id")
+    given = header_key(headers)
     if given:
-        return "hdr:" + given.strip()[:190]
+        return given
     ids = [a.delivery_id for a in result.alerts]
     if ids and all(ids):
         return "tool:" + "|".join(sorted(set(str(i) for i in ids)))[:190]

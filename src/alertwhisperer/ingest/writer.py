@@ -19,20 +19,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alertwhisperer.db import make_sync_sqlite_engine, new_id
 from alertwhisperer.errors import Conflict, DomainError, Unauthenticated
+from alertwhisperer.ingest.bulk import insert_rows
 from alertwhisperer.ingest.cache import RecentDeliveries, Remembered
 from alertwhisperer.ingest.models import Alert, Delivery, IdempotencyKey, SeenSignature
 from alertwhisperer.ingest.service import IDEMPOTENCY_TTL, PROCESS_JOB, Accepted
@@ -262,20 +263,20 @@ def _store(conn: Connection, batch: list[Submission]) -> list[Outcome]:
         first = outcomes[leader]
         assert isinstance(first, Accepted)
         outcomes[i] = Accepted(first.delivery_id, first.alert_ids, True, first.company_id)
-    if expired:
-        conn.execute(delete(IdempotencyKey).where(
-            tuple_(IdempotencyKey.company_id, IdempotencyKey.key).in_(expired)))
+    for company_id, stale in _by_company(expired).items():
+        conn.execute(delete(IdempotencyKey).where(IdempotencyKey.company_id == company_id,
+                                                  IdempotencyKey.key.in_(stale)))
     if new_signatures:
-        conn.execute(insert(SeenSignature), new_signatures)
+        insert_rows(conn, SeenSignature, new_signatures)
     if deliveries:
-        conn.execute(insert(Delivery), deliveries)
+        insert_rows(conn, Delivery, deliveries)
     if alerts:
-        conn.execute(insert(Alert), alerts)
+        insert_rows(conn, Alert, alerts)
     if keys:
-        conn.execute(insert(IdempotencyKey), keys)
+        insert_rows(conn, IdempotencyKey, keys)
     if by_company:
         now = batch[-1].received_at
-        conn.execute(insert(Job), [
+        insert_rows(conn, Job, [
             {"id": new_id(), "kind": PROCESS_JOB, "company_id": company_id,
              "payload": {"delivery_id": ids[0]} if len(ids) == 1 else {"delivery_ids": ids},
              "status": PENDING, "due_at": now, "created_at": now,
@@ -304,10 +305,10 @@ def _check_replays(conn: Connection, batch: list[Submission],
     signed = [(i, sub, sub.signature) for i, sub in enumerate(batch) if sub.signature is not None]
     if not signed:
         return []
-    pairs = list({(sub.company_id, sig.digest) for _, sub, sig in signed})
-    seen = {(r[0], r[1]) for r in conn.execute(
-        select(SeenSignature.company_id, SeenSignature.signature).where(
-            tuple_(SeenSignature.company_id, SeenSignature.signature).in_(pairs)))}
+    seen: set[tuple[str, str]] = set()
+    for company_id, digests in _by_company({(sub.company_id, sig.digest) for _, sub, sig in signed}).items():
+        seen.update((company_id, d) for d in conn.execute(select(SeenSignature.signature).where(
+            SeenSignature.company_id == company_id, SeenSignature.signature.in_(digests))).scalars())
     fresh: list[dict[str, Any]] = []
     for i, sub, sig in signed:
         pair = (sub.company_id, sig.digest)
@@ -328,11 +329,13 @@ def _known_keys(conn: Connection, batch: list[Submission], outcomes: list[Outcom
             received.setdefault((sub.company_id, sub.key), sub.received_at)
     if not received:
         return {}, []
-    rows = conn.execute(
-        select(IdempotencyKey.company_id, IdempotencyKey.key, IdempotencyKey.delivery_id,
-               IdempotencyKey.expires_at, Delivery.alert_ids)
-        .join(Delivery, Delivery.id == IdempotencyKey.delivery_id, isouter=True)
-        .where(tuple_(IdempotencyKey.company_id, IdempotencyKey.key).in_(list(received))))
+    rows: list[Any] = []
+    for company_id, keys in _by_company(received).items():  # per company: the primary key's index is used
+        rows += conn.execute(
+            select(IdempotencyKey.company_id, IdempotencyKey.key, IdempotencyKey.delivery_id,
+                   IdempotencyKey.expires_at, Delivery.alert_ids)
+            .join(Delivery, Delivery.id == IdempotencyKey.delivery_id, isouter=True)
+            .where(IdempotencyKey.company_id == company_id, IdempotencyKey.key.in_(keys))).all()
     known: dict[tuple[str, str], tuple[str, list[str]]] = {}
     expired: list[tuple[str, str]] = []
     for company_id, key, delivery_id, expires_at, alert_ids in rows:
@@ -342,3 +345,12 @@ def _known_keys(conn: Connection, batch: list[Submission], outcomes: list[Outcom
         else:
             known[pair] = (delivery_id, list(alert_ids))
     return known, expired
+
+
+def _by_company(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(company, value) pairs grouped by company. Queries use ``company_id = ? AND value IN (...)``: SQLite
+    answers a row-value ``(company_id, value) IN (...)`` with a full table scan."""
+    grouped: dict[str, list[str]] = {}
+    for company_id, value in pairs:
+        grouped.setdefault(company_id, []).append(value)
+    return grouped

@@ -28,6 +28,15 @@ log = structlog.get_logger(__name__)
 LIVENESS_CHECK_SECONDS = 30.0  # how often a running worker looks for leases held by dead workers
 
 
+JOBS_SIGNAL = "jobs"  # the hub signal that wakes workers: a commit enqueued work
+
+
+def wake_workers(hub: Hub | None) -> None:
+    """Tell the workers of every process that a commit enqueued jobs (they also poll, so this is a hint)."""
+    if hub is not None:
+        hub.signal(JOBS_SIGNAL)
+
+
 class PermanentError(Exception):
     """Raised by a handler when retrying cannot help (the job is buried as dead at once)."""
 
@@ -161,6 +170,8 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
 
     def start(self) -> None:
+        if self.hub is not None:
+            self.hub.on_signal(JOBS_SIGNAL, self.wake)  # "new jobs", from this process or another one
         if self._lock is not None:
             self._lock.acquire()  # before any claim: our leases are ours only while this lock is held
         self._task = asyncio.create_task(self._loop(), name=f"worker-{self.name}")

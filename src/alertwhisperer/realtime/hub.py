@@ -1,4 +1,10 @@
-"""One hub for tenant-scoped live events: in-process by default, Redis pub/sub when configured."""
+"""One hub for tenant-scoped live events and wake-up signals between processes.
+
+In-process (``LocalHub``), across the processes of one host (``bus.SocketHub``, the embedded default) or
+Redis pub/sub when configured (``RedisHub``). Besides events, a hub carries *signals*: named wake-ups (the
+API process tells the job worker "new jobs") that call the handlers registered with ``on_signal`` in every
+process.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -40,6 +47,8 @@ class Event:
 
 class Hub(Protocol):
     async def publish(self, event: Event) -> None: ...
+    def signal(self, name: str) -> None: ...
+    def on_signal(self, name: str, handler: Callable[[], None]) -> None: ...
     def subscribe(self) -> AsyncIterator[Event]: ...
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
@@ -50,6 +59,18 @@ class LocalHub:
 
     def __init__(self) -> None:
         self._queues: set[asyncio.Queue[Event]] = set()
+        self._signals: dict[str, list[Callable[[], None]]] = {}
+
+    def on_signal(self, name: str, handler: Callable[[], None]) -> None:
+        self._signals.setdefault(name, []).append(handler)
+
+    def signal(self, name: str) -> None:
+        """Call this process's handlers for ``name`` (subclasses also tell the other processes)."""
+        for handler in self._signals.get(name, ()):
+            try:
+                handler()
+            except Exception as exc:  # one failing handler must not starve the others
+                log.warning("realtime.signal_handler_failed", signal=name, error=str(exc))
 
     async def start(self) -> None:
         return None
@@ -113,6 +134,7 @@ class RedisHub(LocalHub):
         self._redis = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._pending: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen())
@@ -129,6 +151,18 @@ class RedisHub(LocalHub):
     async def publish(self, event: Event) -> None:
         await self._redis.publish(CHANNEL, event.to_json())
 
+    async def _publish_raw(self, data: str) -> None:
+        try:
+            await self._redis.publish(CHANNEL, data)
+        except Exception as exc:  # a lost wake-up is only a delay: workers poll
+            log.warning("realtime.redis_signal_failed", error=str(exc))
+
+    def signal(self, name: str) -> None:
+        super().signal(name)
+        task = asyncio.get_running_loop().create_task(self._publish_raw(json.dumps({"signal": name})))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
     async def _listen(self) -> None:
         while True:
             try:
@@ -138,7 +172,11 @@ class RedisHub(LocalHub):
                     async for message in pubsub.listen():
                         if message.get("type") != "message":
                             continue
-                        self.deliver(Event(**json.loads(message["data"])))
+                        payload = json.loads(message["data"])
+                        if "signal" in payload:
+                            LocalHub.signal(self, str(payload["signal"]))
+                        else:
+                            self.deliver(Event(**payload))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep relaying after a Redis hiccup
@@ -146,8 +184,15 @@ class RedisHub(LocalHub):
                 await asyncio.sleep(1)
 
 
-def make_hub(redis_url: str | None) -> LocalHub:
-    return RedisHub(redis_url) if redis_url else LocalHub()
+def make_hub(redis_url: str | None, bus_dir: Path | None = None) -> LocalHub:
+    """Redis when configured; else the host-local socket bus when given a directory; else in-process."""
+    if redis_url:
+        return RedisHub(redis_url)
+    if bus_dir is not None:
+        from alertwhisperer.realtime.bus import SocketHub
+
+        return SocketHub(bus_dir)
+    return LocalHub()
 
 
 def emit(session: AsyncSession, event: Event) -> None:

@@ -12,7 +12,10 @@ from alertwhisperer.web.pages import (
     audit,
     auth,
     companies,
+    correlation_settings,
     dashboard,
+    demo,
+    incidents,
     integration_settings,
     integrations,
     profile,
@@ -27,6 +30,7 @@ def mount_web(app: FastAPI) -> None:
     if not (STATIC_DIR / "vendor" / "htmx.min.js").exists():
         log.warning("web.assets_missing", hint="run scripts/web-assets to install the console's front-end assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth, dashboard, alerts, companies, assets, integrations, integration_settings, users, profile,
-                   audit):
+    for module in (auth, dashboard, alerts, incidents, companies, assets, integrations, integration_settings, users,
+                   profile, audit, correlation_settings):
         app.include_router(module.router, include_in_schema=False)
+    app.include_router(demo.router, include_in_schema=False)

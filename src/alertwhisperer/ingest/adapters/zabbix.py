@@ -151,6 +151,22 @@ def status_of(p: Params) -> AlertStatus:
     return "firing"
 
 
+ZABBIX_DATE = re.compile(r"(\d{4})\.(\d{1,2})\.(\d{1,2})")
+ZABBIX_TIME = re.compile(r"(\d{1,2}):(\d{2}):(\d{2})")
+
+
+def _zabbix_datetime(date: str, clock: str) -> datetime | None:
+    """Zabbix's ``{EVENT.DATE}`` ``2026.03.02`` and ``{EVENT.TIME}`` ``09:00:01`` (what ``strptime`` with
+    ``%Y.%m.%d %H:%M:%S`` accepts, at a fraction of its cost: this runs for every Zabbix delivery)."""
+    d, t = ZABBIX_DATE.fullmatch(date.strip()), ZABBIX_TIME.fullmatch(clock.strip())
+    if d is None or t is None:
+        return None
+    try:
+        return datetime(int(d[1]), int(d[2]), int(d[3]), int(t[1]), int(t[2]), int(t[3]), tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 def time_of(p: Params, status: AlertStatus) -> datetime | None:
     iso = p.get("eventdatetime", "eventtimestamp", "timestamp", "clock")
     if iso and (parsed := parse_time(iso.replace(".", "-", 2) if re.match(r"^\d{4}\.", iso) else iso)):
@@ -159,10 +175,9 @@ def time_of(p: Params, status: AlertStatus) -> datetime | None:
     for prefix in prefixes.get(status, ("event",)):
         date, clock = p.get(f"{prefix}date"), p.get(f"{prefix}time")
         if date and clock:
-            try:
-                return datetime.strptime(f"{date} {clock}", "%Y.%m.%d %H:%M:%S").replace(tzinfo=UTC)
-            except ValueError:
-                continue
+            when = _zabbix_datetime(date, clock)
+            if when is not None:
+                return when
     return None
 
 

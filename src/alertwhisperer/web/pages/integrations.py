@@ -17,6 +17,7 @@ from alertwhisperer.deps import ClockDep, CurrentUser, SessionDep, SettingsDep, 
 from alertwhisperer.errors import NotFound
 from alertwhisperer.ingest import heartbeats, integrations, queries, signing
 from alertwhisperer.ingest.signing import DEFAULT_GRACE
+from alertwhisperer.jobs.worker import wake_workers
 from alertwhisperer.tenants import service as tenants
 from alertwhisperer.tenants.models import Company
 from alertwhisperer.web.forms import FormErrors
@@ -132,9 +133,7 @@ async def send_test_alert(company_id: str, source: str, request: Request, user: 
     user.require_company_admin(company.id, "send test alerts")
     accepted = await integrations.send_test_alert(db, actor=user, clock=clock, company_id=company.id, key=source)
     await commit(request, db)
-    worker = getattr(request.app.state, "worker", None)
-    if worker is not None:
-        worker.wake()
+    wake_workers(getattr(request.app.state, "hub", None))
     n = len(accepted.alert_ids)
     ctx: dict[str, Any] = {"company": company, "source": source, "n": n, "delivery_id": accepted.delivery_id}
     if request.headers.get("hx-request"):
