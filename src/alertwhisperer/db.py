@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -61,7 +63,11 @@ IdType = String(32)
 READ_ONLY = "alertwhisperer_read_only"  # execution option: SQLite begins a deferred transaction
 
 
-def _sqlite_setup(engine: Engine) -> None:
+BUSY_TIMEOUT = 30.0  # seconds a writer waits for SQLite's write lock before giving up
+SPIN_SLEEP = 0.0005  # seconds between attempts of a spinning writer (see make_sync_sqlite_engine)
+
+
+def _sqlite_setup(engine: Engine, *, spin: bool = False) -> None:
     """WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE so writers serialise instead of failing."""
 
     @event.listens_for(engine, "connect")
@@ -71,12 +77,38 @@ def _sqlite_setup(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        elif spin:
+            _begin_spinning(conn.connection.dbapi_connection)
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _begin_spinning(dbapi_conn: Any) -> None:
+    """BEGIN IMMEDIATE, retried every half millisecond while another connection holds the write lock.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms between attempts, so
+    a writer that just missed the lock idles up to 100 ms after it is free again. The webhook writer (one
+    thread, every request of the process waiting on its commit) retries much sooner instead."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    dbapi_conn.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                dbapi_conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(SPIN_SLEEP)
+    finally:  # statements inside the transaction keep the normal busy handler (e.g. a concurrent checkpoint)
+        dbapi_conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
 
 
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -87,12 +119,15 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def make_sync_sqlite_engine(url: str) -> Engine:
+def make_sync_sqlite_engine(url: str, *, spin: bool = False) -> Engine:
     """A synchronous engine on the same SQLite file, with the same connection setup, for code that runs a
-    whole transaction in one worker thread (the webhook writer) instead of one thread hop per statement."""
-    engine = create_engine(make_url(url).set(drivername="sqlite"), connect_args={"timeout": 30,
-                                                                                 "check_same_thread": False})
-    _sqlite_setup(engine)
+    whole transaction in one worker thread (the webhook writer) instead of one thread hop per statement.
+
+    ``spin``: take the write lock by retrying every half millisecond rather than through SQLite's busy
+    handler (its back-off sleeps up to 100 ms), for a writer whose latency every request waits on."""
+    engine = create_engine(make_url(url).set(drivername="sqlite"),
+                           connect_args={"timeout": BUSY_TIMEOUT, "check_same_thread": False})
+    _sqlite_setup(engine, spin=spin)
     return engine
 
 

@@ -15,7 +15,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from alertwhisperer.correlation import store
+from alertwhisperer.correlation import snapshot, store
 from alertwhisperer.correlation.context import Tenant
 from alertwhisperer.correlation.decision import Decision, Explanation
 from alertwhisperer.correlation.models import Incident, IncidentAlert
@@ -135,9 +135,10 @@ async def _correlate_planned(session: AsyncSession, reader: AsyncSession, compan
     entry = await store.checkout(reader, company, read_only=True)
     base = entry.state.calls
     decisions = [entry.correlate(row) for row in alerts]
+    dump = snapshot.dump(entry.state) if store.snapshot_due(entry) else None  # not under the write lock
     if await store.claim(session, company_id) != base:
         return None
-    await _persist(session, company_id, entry, alerts, decisions, now, bulk=True)
+    await _persist(session, company_id, entry, alerts, decisions, now, bulk=True, snapshot_data=dump)
     return decisions
 
 
@@ -150,7 +151,8 @@ async def _correlate_company(session: AsyncSession, company: Company, alerts: li
 
 
 async def _persist(session: AsyncSession, company_id: str, entry: store.Entry, alerts: list[Alert],
-                   decisions: list[Decision], now: datetime, *, bulk: bool) -> None:
+                   decisions: list[Decision], now: datetime, *, bulk: bool,
+                   snapshot_data: dict[str, Any] | None = None) -> None:
     """Store what was decided. ``bulk``: the alert rows belong to another session (UPDATE them by id)."""
     opened: dict[str, Decision] = {}
     touched: dict[str, None] = {}
@@ -167,7 +169,7 @@ async def _persist(session: AsyncSession, company_id: str, entry: store.Entry, a
     await _write_incidents(session, company_id, tenant, state, opened, list(touched), list(merged), now)
     await _write_alerts(session, company_id, state, alerts, decisions, bulk=bulk)
     await _schedule_holds(session, company_id, state, decisions, now)
-    await store.save(session, entry, now)
+    await store.save(session, entry, now, data=snapshot_data)
 
 
 async def _register_discovered(session: AsyncSession, company_id: str, decisions: Iterable[Decision],

@@ -224,12 +224,20 @@ def forget(company_id: str) -> None:
     _cache.pop(company_id, None)
 
 
-async def save(session: AsyncSession, entry: Entry, now: datetime, *, force: bool = False) -> None:
-    """Write the snapshot when ``SNAPSHOT_EVERY`` calls have passed since the last one (or ``force``)."""
-    if not force and entry.state.calls - entry.snapshot_calls < SNAPSHOT_EVERY and entry.snapshot_calls:
+def snapshot_due(entry: Entry) -> bool:
+    """``SNAPSHOT_EVERY`` calls have passed since the last snapshot (or there is none yet)."""
+    return not entry.snapshot_calls or entry.state.calls - entry.snapshot_calls >= SNAPSHOT_EVERY
+
+
+async def save(session: AsyncSession, entry: Entry, now: datetime, *, force: bool = False,
+               data: dict[str, Any] | None = None) -> None:
+    """Write the snapshot when it is due (or ``force``). ``data``: the state's dump, made beforehand by a
+    caller that keeps the (large) serialisation out of its write transaction."""
+    if not force and not snapshot_due(entry):
         return
     row = await session.get(CorrelationState, entry.state.company_id)
-    data = snapshot.dump(entry.state)
+    if data is None:
+        data = snapshot.dump(entry.state)
     if row is None:
         session.add(CorrelationState(company_id=entry.state.company_id, calls=entry.state.calls, data=data,
                                      updated_at=now))

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -15,8 +16,11 @@ from alertwhisperer.deps import ClockDep, CurrentUser, SessionDep, SettingsDep, 
 from alertwhisperer.errors import Unauthenticated
 from alertwhisperer.ingest import adapters, service, signing
 from alertwhisperer.ingest.cache import CompanyEntry, IngestCaches
+from alertwhisperer.ingest.limiter import LimiterUnavailable
 from alertwhisperer.ingest.writer import IngestWriter, Submission, WriterUnavailable
 from alertwhisperer.jobs.worker import wake_workers
+
+log = structlog.get_logger(__name__)
 
 WEBHOOK_PATH = "/api/webhooks/{source}"
 MAX_BODY = 1024 * 1024  # 1 MiB
@@ -125,7 +129,11 @@ async def handle_webhook(request: Request, source: str, api_key: str | None) -> 
         company = await _company(state, service.api_key_from(headers, api_key))
     except OperationalError:
         return _unavailable(source, "database busy; retry")
-    verdict = await state.limiter.hit(company.company_id, company.ingest)
+    try:
+        verdict = await state.limiter.hit(company.company_id, company.ingest)
+    except LimiterUnavailable as exc:
+        log.warning("ingest.limiter_unavailable", error=str(exc)[:300])
+        return _unavailable(source, "rate limiter unavailable; retry")
     if not verdict.allowed:
         return _limited(source, adapter.INFO.retries_on_429, verdict.retry_after, verdict.limit)
     now = state.clock.now()

@@ -14,13 +14,22 @@ import functools
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
 from limits.storage import storage_from_string
+from redis.exceptions import RedisError
 
 from alertwhisperer.tenants.schemas import IngestSettings
+
+REDIS_CONNECTIONS = 64  # per process
+
+
+class LimiterUnavailable(Exception):
+    """The limiter's storage could not be reached; nothing was decided (the sender should retry)."""
 
 
 @dataclass(frozen=True)
@@ -32,10 +41,18 @@ class Verdict:
 
 class WebhookLimiter:
     def __init__(self, redis_url: str | None = None) -> None:
-        self.storage: Storage = (
-            storage_from_string("async+" + redis_url, implementation="redispy")  # type: ignore[assignment]
-            if redis_url else MemoryStorage()
-        )
+        if redis_url:
+            from redis.asyncio import BlockingConnectionPool
+
+            # A bounded pool that makes a request wait for a free connection (up to 5 s) instead of failing
+            # with "Too many connections" when a storm opens more requests than the pool has connections.
+            pool = BlockingConnectionPool.from_url(redis_url, max_connections=REDIS_CONNECTIONS, timeout=5,
+                                                   socket_timeout=5, socket_connect_timeout=5)
+            options: dict[str, Any] = {"connection_pool": pool}
+            self.storage: Storage = storage_from_string(  # type: ignore[assignment]
+                "async+" + redis_url, implementation="redispy", wrap_exceptions=True, **options)
+        else:
+            self.storage = MemoryStorage()
         self.strategy = SlidingWindowCounterRateLimiter(self.storage)
 
     @staticmethod
@@ -43,11 +60,15 @@ class WebhookLimiter:
         return _items(cfg.rate_limit_per_minute, cfg.burst)
 
     async def hit(self, company_id: str, cfg: IngestSettings) -> Verdict:
-        for item in self.items(cfg):
-            if not await self.strategy.hit(item, "webhook", company_id):
-                stats = await self.strategy.get_window_stats(item, "webhook", company_id)
-                wait = max(1, math.ceil(stats.reset_time - time.time()))
-                return Verdict(False, wait, str(item))
+        """Raises ``LimiterUnavailable`` when the storage (Redis) fails: the caller answers 503 + Retry-After."""
+        try:
+            for item in self.items(cfg):
+                if not await self.strategy.hit(item, "webhook", company_id):
+                    stats = await self.strategy.get_window_stats(item, "webhook", company_id)
+                    wait = max(1, math.ceil(stats.reset_time - time.time()))
+                    return Verdict(False, wait, str(item))
+        except (StorageError, RedisError, OSError) as exc:
+            raise LimiterUnavailable(str(exc)) from exc
         return Verdict(True)
 
     async def reset(self) -> None:

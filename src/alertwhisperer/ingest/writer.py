@@ -79,7 +79,7 @@ class IngestWriter:
                  max_alerts: int = MAX_ALERTS, wake_interval: float = WAKE_INTERVAL) -> None:
         self.engine = engine
         file_db = engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
-        self._sync_engine = (make_sync_sqlite_engine(engine.url.render_as_string(hide_password=False))
+        self._sync_engine = (make_sync_sqlite_engine(engine.url.render_as_string(hide_password=False), spin=True)
                              if file_db else None)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
         self.recent = recent
