@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.web.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
+
 SHOTS = "/tmp"  # noqa: S108 - screenshots for a human to look at
 KEY_RE = re.compile(r"^aw_[A-Za-z0-9_\-]{20,}$")
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def _login(browser: Browser, server: LiveServer, *, width: int = 1366) -> Page:

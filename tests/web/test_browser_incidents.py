@@ -8,30 +8,18 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from tests.correlation.replay_data import T0, am, datadog, zabbix
 from tests.web.conftest import LiveServer
-from tests.web.test_browser import CHROMIUM, SHOTS, _api_token, _login
+from tests.web.test_browser import SHOTS, _api_token, _login
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 def _now() -> float:

@@ -5,28 +5,16 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.web.conftest import LiveServer
-from tests.web.test_browser import CHROMIUM, SHOTS, _api_token, _login
+from tests.web.test_browser import SHOTS, _api_token, _login
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 def _company(server: LiveServer, name: str) -> dict[str, Any]:

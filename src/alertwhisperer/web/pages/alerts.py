@@ -14,10 +14,10 @@ from alertwhisperer.ingest import adapters, queries
 from alertwhisperer.ingest.heartbeats import SOURCE as HEARTBEAT_SOURCE
 from alertwhisperer.ingest.models import Delivery
 from alertwhisperer.tenants import service as tenants
+from alertwhisperer.web.listing import PAGE_SIZE, list_partial, page_limit
 from alertwhisperer.web.templating import page, selected_company, templates
 
 router = APIRouter()
-PAGE_SIZE = 50
 RAW_LIMIT = 64 * 1024  # characters of a delivery body shown on the detail page
 PUSHING = ("alert-filters", "load-more")  # elements whose requests change the page's URL
 
@@ -36,20 +36,6 @@ def tool_names() -> dict[str, str]:
     return names
 
 
-def _limit(value: str) -> int:
-    try:
-        return max(PAGE_SIZE, min(queries.MAX_LIMIT, int(value)))
-    except ValueError:
-        return PAGE_SIZE
-
-
-def _partial(request: Request) -> bool:
-    """An HTMX request for the list only (filters, live refresh, load more), not a history restore."""
-    headers = request.headers
-    return (headers.get("hx-request") == "true" and headers.get("hx-target") == "alerts-list"
-            and not headers.get("hx-history-restore-request"))
-
-
 @router.get("/alerts")
 async def alert_list(request: Request, user: CurrentUser, db: SessionDep) -> Response:
     q = request.query_params
@@ -61,7 +47,7 @@ async def alert_list(request: Request, user: CurrentUser, db: SessionDep) -> Res
         company_id = current.id if current else ""
     flt = queries.AlertFilter(company_id=company_id, severity=q.get("severity", ""), status=q.get("status", ""),
                               source=q.get("tool", ""), asset=q.get("asset", ""), q=q.get("q", "")).cleaned()
-    limit = _limit(q.get("limit", str(PAGE_SIZE)))
+    limit = page_limit(q.get("limit", str(PAGE_SIZE)), queries.MAX_LIMIT)
     rows = await queries.list_alerts(db, actor=user, flt=flt, limit=limit)  # 404 for a company out of scope
     total = await queries.count_alerts(db, actor=user, flt=flt)
     params = {"company_id": flt.company_id, "severity": flt.severity, "status": flt.status, "tool": flt.source,
@@ -81,7 +67,7 @@ async def alert_list(request: Request, user: CurrentUser, db: SessionDep) -> Res
                                    "source": flt.source, "asset": flt.asset.lower(), "q": flt.q.lower()}),
         "first_company": companies[0] if companies else None,
     }
-    if _partial(request):
+    if list_partial(request, "alerts-list"):
         response = templates.TemplateResponse(request, "alerts/_list.html", ctx)
         response.headers["Cache-Control"] = "no-store"
         response.headers["Vary"] = "HX-Request, HX-Target"

@@ -16,11 +16,11 @@ from alertwhisperer.correlation.models import IncidentAlert
 from alertwhisperer.deps import ClockDep, CurrentUser, SessionDep
 from alertwhisperer.ingest.models import Alert
 from alertwhisperer.tenants import service as tenants
+from alertwhisperer.web.listing import PAGE_SIZE, list_partial, page_limit
 from alertwhisperer.web.pages.alerts import tool_names
 from alertwhisperer.web.templating import page, selected_company, templates
 
 router = APIRouter()
-PAGE_SIZE = 50
 PUSHING = ("incident-filters", "load-more")  # elements whose requests change the page's URL
 SORT_LABELS = {"priority": "Priority", "last_seen": "Last activity", "first_seen": "Newest", "severity": "Severity"}
 RULE_LABELS = {
@@ -134,20 +134,6 @@ def _url(params: dict[str, object]) -> str:
     return "/incidents" + ("?" + urlencode(params) if params else "")
 
 
-def _limit(value: str) -> int:
-    try:
-        return max(PAGE_SIZE, min(queries.MAX_LIMIT, int(value)))
-    except ValueError:
-        return PAGE_SIZE
-
-
-def _partial(request: Request) -> bool:
-    """An HTMX request for the list only (filters, live refresh, load more), not a history restore."""
-    headers = request.headers
-    return (headers.get("hx-request") == "true" and headers.get("hx-target") == "incidents-list"
-            and not headers.get("hx-history-restore-request"))
-
-
 @router.get("/incidents")
 async def incident_list(request: Request, user: CurrentUser, db: SessionDep, clock: ClockDep) -> Response:
     q = request.query_params
@@ -161,7 +147,7 @@ async def incident_list(request: Request, user: CurrentUser, db: SessionDep, clo
         company_id = current.id if current else ""
     flt = queries.IncidentFilter(company_id=company_id, status=q.get("status", ""), severity=q.get("severity", ""),
                                  q=q.get("q", ""), sort=q.get("sort", "priority")).cleaned()
-    limit = _limit(q.get("limit", str(PAGE_SIZE)))
+    limit = page_limit(q.get("limit", str(PAGE_SIZE)), queries.MAX_LIMIT)
     rows = await queries.search_incidents(db, actor=user, flt=flt, limit=limit)
     total = await queries.count_incidents(db, actor=user, flt=flt)
     params = {"company_id": flt.company_id, "status": flt.status, "severity": flt.severity, "q": flt.q,
@@ -179,7 +165,7 @@ async def incident_list(request: Request, user: CurrentUser, db: SessionDep, clo
         "live_filter": json.dumps({"company_id": flt.company_id}),
         "first_company": companies[0] if companies else None, "duration": duration,
     }
-    if _partial(request):
+    if list_partial(request, "incidents-list"):
         response = templates.TemplateResponse(request, "incidents/_list.html", ctx)
         response.headers["Cache-Control"] = "no-store"
         response.headers["Vary"] = "HX-Request, HX-Target"
