@@ -65,6 +65,7 @@ READ_ONLY = "alertwhisperer_read_only"  # execution option: SQLite begins a defe
 
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for SQLite's write lock before giving up
 SPIN_SLEEP = 0.0005  # seconds between attempts of a spinning writer (see make_sync_sqlite_engine)
+WRITER_CHECKPOINT_PAGES = 20_000  # the spinning writer checkpoints only past ~80 MB of WAL (default: 1,000 pages)
 
 
 def _sqlite_setup(engine: Engine, *, spin: bool = False) -> None:
@@ -78,6 +79,8 @@ def _sqlite_setup(engine: Engine, *, spin: bool = False) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+        if spin:  # the webhook writer: leave WAL checkpoints to the other connections (see make_sync_sqlite_engine)
+            cur.execute(f"PRAGMA wal_autocheckpoint={WRITER_CHECKPOINT_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -124,7 +127,10 @@ def make_sync_sqlite_engine(url: str, *, spin: bool = False) -> Engine:
     whole transaction in one worker thread (the webhook writer) instead of one thread hop per statement.
 
     ``spin``: take the write lock by retrying every half millisecond rather than through SQLite's busy
-    handler (its back-off sleeps up to 100 ms), for a writer whose latency every request waits on."""
+    handler (its back-off sleeps up to 100 ms), for a writer whose latency every request waits on. Such a
+    writer also leaves WAL checkpoints (copying the log into the database file, done by whichever commit
+    crosses the threshold) to the other connections, the job worker's above all, unless the log has grown
+    very large: a checkpoint inside a webhook commit stalls every request waiting on it."""
     engine = create_engine(make_url(url).set(drivername="sqlite"),
                            connect_args={"timeout": BUSY_TIMEOUT, "check_same_thread": False})
     _sqlite_setup(engine, spin=spin)

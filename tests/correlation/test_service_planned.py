@@ -97,3 +97,23 @@ async def test_log_moved_meanwhile_redoes_under_lock(app: FastAPI, client: httpx
     assert [d.kind for d in decisions] == ["correlated"]  # only delivery 2 was left to do
     incidents, seqs, links = await _summary(sessionmaker, acme.id)
     assert incidents == [("disk", 2)] and seqs == [1, 2] and links == 2  # nothing lost, nothing twice
+
+
+def test_snapshots_are_rate_limited_in_a_storm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A snapshot (the whole state as JSON, written under the write lock) at most every 30 s per company,
+    unless 20,000 calls have passed; the first one at once."""
+    from alertwhisperer.correlation import Tenant, TenantState
+
+    entry = store.Entry((), Tenant.build("c1"), TenantState("c1"), 0)
+    entry.state.calls = 1
+    assert store.snapshot_due(entry)  # never written
+    clock = [1000.0]
+    monkeypatch.setattr(store.time, "monotonic", lambda: clock[0])
+    entry.snapshot_calls, entry.snapshot_at = 1, 1000.0
+    entry.state.calls = 1 + store.SNAPSHOT_EVERY
+    assert not store.snapshot_due(entry)  # 500 calls, but only just written
+    clock[0] += store.SNAPSHOT_MIN_SECONDS
+    assert store.snapshot_due(entry)
+    clock[0] = 1000.0
+    entry.state.calls = 1 + store.SNAPSHOT_MAX_BEHIND
+    assert store.snapshot_due(entry)  # too far behind: replaying the log on a restart would take too long

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,11 @@ from alertwhisperer.tenants.models import Asset, AssetDependency, Company
 log = structlog.get_logger(__name__)
 
 SNAPSHOT_EVERY = 500  # correlate calls between snapshots (the log after the last one is replayed on a reload)
+# ... and at most one snapshot per company every SNAPSHOT_MIN_SECONDS unless SNAPSHOT_MAX_BEHIND calls passed: in a
+# storm a snapshot every 500 alerts (a JSON document of the whole state, written under the write lock) stalled
+# webhook commits for hundreds of milliseconds several times a second; replaying 20,000 logged calls takes ~1 s.
+SNAPSHOT_MIN_SECONDS = 30.0
+SNAPSHOT_MAX_BEHIND = 20_000
 ALERT_FIELDS = ("source", "status", "severity", "original_severity", "asset_ref", "signature", "message", "labels",
                 "external_id", "occurred_at", "url", "value")
 
@@ -104,6 +110,7 @@ class Entry:
     snapshot_calls: int  # the call count of the snapshot in the database
     next_id: list[str | None] = field(default_factory=lambda: [None])  # replay: the recorded incident id
     last_alert: str | None = None  # the id of the alert of the state's last call (checked against the log)
+    snapshot_at: float = 0.0  # time.monotonic() when this process last wrote the snapshot
 
     def correlate(self, row: Alert) -> Decision:
         """Correlate one stored alert and record its place in the log on the row."""
@@ -226,7 +233,10 @@ def forget(company_id: str) -> None:
 
 def snapshot_due(entry: Entry) -> bool:
     """``SNAPSHOT_EVERY`` calls have passed since the last snapshot (or there is none yet)."""
-    return not entry.snapshot_calls or entry.state.calls - entry.snapshot_calls >= SNAPSHOT_EVERY
+    behind = entry.state.calls - entry.snapshot_calls
+    if not entry.snapshot_calls or behind >= SNAPSHOT_MAX_BEHIND:
+        return True
+    return behind >= SNAPSHOT_EVERY and time.monotonic() - entry.snapshot_at >= SNAPSHOT_MIN_SECONDS
 
 
 async def save(session: AsyncSession, entry: Entry, now: datetime, *, force: bool = False,
@@ -244,4 +254,4 @@ async def save(session: AsyncSession, entry: Entry, now: datetime, *, force: boo
     else:
         row.calls, row.data, row.updated_at = entry.state.calls, data, now
     await session.flush()
-    entry.snapshot_calls = entry.state.calls
+    entry.snapshot_calls, entry.snapshot_at = entry.state.calls, time.monotonic()
