@@ -82,7 +82,7 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
     from alertwhisperer import migrate
     from alertwhisperer.demo import seed_demo
     from alertwhisperer.ingest.fastpath import Front
-    from alertwhisperer.main import create_app
+    from alertwhisperer.main import create_app, tune_gc
     from alertwhisperer.ops.logging import configure_logging
 
     settings = _settings(db)
@@ -107,7 +107,9 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
                               "proxy_headers": True,
                               "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")}
     if processes == 1:
-        uvicorn.run(Front(create_app(settings)), **common)
+        front = Front(create_app(settings))
+        tune_gc()
+        uvicorn.run(front, **common)
         return
     if not settings.redis_url:
         _fail("--workers above 1 needs Redis (set ALERTWHISPERER_REDIS_URL): rate limits, idempotency answers "

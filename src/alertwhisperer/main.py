@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -122,10 +123,21 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     return app
 
 
+def tune_gc() -> None:
+    """For a long-running server: the objects made at start-up (modules, routes, models) are never garbage,
+    so they are frozen out of the collector's scans, and young collections run every 20,000 allocations
+    instead of every 700 — under load the default thresholds cost a full collection every few seconds."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def app_from_environment() -> Front:
     """The application as ``serve --workers N`` starts it in each server process (settings from the environment)."""
     from alertwhisperer.ops.logging import configure_logging
 
     settings = Settings().resolve_secret()
     configure_logging(settings.log_level, settings.log_json)
-    return Front(create_app(settings))
+    app = Front(create_app(settings))
+    tune_gc()
+    return app
