@@ -33,8 +33,12 @@ def utcnow() -> datetime:
 
 
 def new_id() -> str:
-    """32 random hex digits (128 bits; what ``uuid4().hex`` gives, without building a UUID object)."""
-    return os.urandom(16).hex()
+    """32 hex digits: the time in milliseconds (12 digits), then 80 random bits.
+
+    Time first, so rows are appended at the end of primary-key indexes instead of scattered over them: random
+    ids made every insert into the alerts table touch a random B-tree page (slower on both databases as the
+    table grows). 80 random bits per millisecond keep ids unguessable and unique in practice."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
