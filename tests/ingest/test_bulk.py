@@ -54,3 +54,24 @@ def test_same_raw_values_as_sqlalchemy(tmp_path: Path) -> None:
                 assert rows[orm_id][1:] == rows[bulk_id][1:], table
         raw = conn.execute(text("SELECT received_at, labels, occurred_at FROM alerts WHERE id='a-bulk'")).one()
     assert raw == ("2026-03-02 07:00:01.123456", "{}", "2026-03-02 07:00:01.123456")
+
+
+def test_alert_fields_are_what_model_dump_gives() -> None:
+    """The writer's row values come from the validated models' fields; for every adapter's fixtures they equal
+    ``model_dump`` (which they replace because it copies)."""
+    from alertwhisperer.errors import DomainError
+    from alertwhisperer.ingest import service
+    from alertwhisperer.ingest.adapters.base import AdapterError
+
+    fixtures = Path(__file__).parent / "fixtures"
+    seen = 0
+    for folder in sorted(p for p in fixtures.iterdir() if p.is_dir()):
+        for sample in sorted(folder.glob("*.json")):
+            try:
+                result = service.parse(folder.name, sample.read_bytes(), {"content-type": "application/json"})
+            except (AdapterError, DomainError):  # malformed fixtures are there on purpose
+                continue
+            expected = [a.model_dump(exclude={"delivery_id"}) for a in result.alerts]
+            assert service.alert_fields(result) == expected, sample
+            seen += len(expected)
+    assert seen > 50

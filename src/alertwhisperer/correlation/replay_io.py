@@ -6,15 +6,14 @@ import asyncio
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Dialect, LargeBinary, Table, insert
+from sqlalchemy import Dialect, Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from alertwhisperer.db import UTCDateTime
+from alertwhisperer import dbrows
+from alertwhisperer.dbrows import statement
 
 CHUNK = 5000  # rows per executemany
 
@@ -98,68 +97,13 @@ def bindable(dialect: Dialect, table: Table, rows: Sequence[dict[str, Any]]) -> 
             and set(rows[0]) == set(table.c.keys()))
 
 
-def _statement(dialect: Dialect, table: Table) -> tuple[str, list[str], list[Any]]:
-    """The INSERT of every column, its parameter order and each column's own bind processor."""
-    compiled = insert(table).compile(dialect=dialect, column_keys=list(table.c.keys()))
-    order = list(compiled.positiontup or ())
-    return str(compiled), order, [_processor(dialect, table.c[name].type) for name in order]
-
-
-# json.dumps(value) with its default arguments, without building the C encoder on every call
-_C_ENCODER = json.encoder.c_make_encoder  # type: ignore[attr-defined]
-_encoder = _C_ENCODER({}, json.JSONEncoder().default, json.encoder.encode_basestring_ascii, None, ": ", ", ",
-                      False, False, True) if _C_ENCODER is not None else None
-
-
-def _encode_json(value: Any) -> str:
-    if _encoder is None or isinstance(value, str):
-        return json.dumps(value)
-    return "".join(_encoder(value, 0))
-
-
-def _sqlite_datetime(value: datetime) -> str:
-    """SQLAlchemy's SQLite DATETIME text of the UTC time: ``YYYY-MM-DD HH:MM:SS.ffffff``."""
-    if value.tzinfo is UTC:
-        return value.isoformat(" ", "microseconds")[:26]
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _processor(dialect: Dialect, type_: Any) -> Callable[[Any], Any] | None:
-    """The column type's bind processor; for SQLite's JSON and UTC datetime columns a faster equivalent (checked
-    against the real one on each value's first use of a column, see ``_Checked``)."""
-    if isinstance(type_, LargeBinary):
-        return None  # bytes go to the driver as they are (SQLAlchemy wraps them in a memoryview: not picklable)
-    real = type_.dialect_impl(dialect).bind_processor(dialect)
-    if real is None or dialect.name != "sqlite":
-        return real  # type: ignore[no-any-return]
-    if isinstance(type_, JSON) and not type_.none_as_null and getattr(dialect, "_json_serializer", None) is None:
-        return _Checked(real, lambda v: "null" if v is None else _encode_json(v))
-    if isinstance(type_, UTCDateTime):
-        return _Checked(real, lambda v: None if v is None else _sqlite_datetime(v))
-    return real  # type: ignore[no-any-return]
-
-
-class _Checked:
-    """``fast`` where it gives what ``real`` gives: compared on the first value; ``real`` for good otherwise."""
-
-    def __init__(self, real: Callable[[Any], Any], fast: Callable[[Any], Any]) -> None:
-        self.real, self.fast = real, fast
-        self.use: Callable[[Any], Any] = self._first
-
-    def __call__(self, value: Any) -> Any:
-        return self.use(value)
-
-    def _first(self, value: Any) -> Any:
-        expected = self.real(value)
-        if value is not None:  # decided on the first real value
-            self.use = self.fast if self.fast(value) == expected else self.real
-        return expected
+_statement = statement
 
 
 def bind(dialect: Dialect, table: Table, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """The driver's parameters for ``rows`` (``bindable``): what SQLAlchemy would send, computed here."""
     _, order, processors = _statement(dialect, table)
-    return _params(rows, order, processors)
+    return dbrows.params(rows, order, processors)
 
 
 async def insert_bound(session: AsyncSession, table: Table, params: list[tuple[Any, ...]]) -> None:
@@ -194,37 +138,13 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[s
     pending: asyncio.Future[Any] | None = None
     try:
         for start in range(0, len(rows), CHUNK):
-            params = _params(rows[start:start + CHUNK], order, processors)
+            params = dbrows.params(rows[start:start + CHUNK], order, processors)
             if pending is not None:
                 await pending
             pending = asyncio.ensure_future(driver.executemany(sql, params))
     finally:
         if pending is not None:
             await pending
-
-
-def _params(rows: Iterable[dict[str, Any]], order: list[str], processors: list[Any]) -> list[tuple[Any, ...]]:
-    get = itemgetter(*order)
-    if len(order) == 1:
-        return [(get(r),) for r in rows]
-    work = [(i, p) for i, p in enumerate(processors) if p is not None]
-    if not work:
-        return [get(r) for r in rows]
-    memo: dict[datetime, Any] = {}  # a line's arrival time is shared by its rows: formatted once
-    out = []
-    for r in rows:
-        values = list(get(r))
-        for i, process in work:
-            value = values[i]
-            if type(value) is datetime:
-                done = memo.get(value, memo)
-                if done is memo:
-                    done = memo[value] = process(value)
-                values[i] = done
-            else:
-                values[i] = process(value)
-        out.append(tuple(values))
-    return out
 
 
 def write_result(path: Path, rows: Iterable[tuple[int, int, str, str | None, str, str]]) -> None:

@@ -1,32 +1,31 @@
 """Bulk INSERT for the webhook writer, with SQLAlchemy's generic per-row machinery taken out on SQLite.
 
 ``conn.execute(insert(Model), rows)`` spends most of its time, per row and column, in SQLAlchemy's
-generic parameter processing. On SQLite this module prepares, once per table, the SQL text and the
-dialect's own bind processors for each column (the very functions SQLAlchemy would call: JSON encoding,
-the UTC datetime type, binary), converts the rows with them into tuples and hands those to the DBAPI
-cursor's ``executemany`` inside the caller's transaction. Values stored are therefore identical to what
-the ORM writes (``tests/ingest/test_bulk.py`` compares both). Other databases use the normal insert.
+generic parameter processing. On SQLite the rows are bound by ``dbrows`` instead (the columns' own bind
+processors, or checked faster equivalents) and handed to the DBAPI cursor's ``executemany`` inside the
+caller's transaction. Values stored are therefore identical to what the ORM writes
+(``tests/ingest/test_bulk.py`` compares both). Other databases use the normal insert.
 
 Columns missing from the rows get their Python-side default (scalar or callable), as with ``insert()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, insert
 from sqlalchemy.engine import Connection, Dialect
 
-Processor = Callable[[Any], Any] | None
+from alertwhisperer import dbrows
 
 
 @dataclass(frozen=True)
 class _Plan:
     sql: str
-    names: tuple[str, ...]
-    processors: tuple[Processor, ...]
+    order: list[str]
+    processors: list[Any]
     defaults: tuple[tuple[str, Any, bool], ...]  # (column, value or callable, is_callable)
 
 
@@ -39,26 +38,13 @@ def _plan(table: Table, keys: frozenset[str], dialect: Dialect) -> _Plan:
     if plan is not None:
         return plan
     defaults: list[tuple[str, Any, bool]] = []
-    columns = []
     for column in table.columns:
-        if column.name in keys:
-            columns.append(column)
-            continue
-        default = column.default
-        if default is None:
-            continue  # NULL (or the server default)
-        columns.append(column)
-        if default.is_callable:
-            defaults.append((column.name, default.arg, True))  # type: ignore[attr-defined]
-        else:
-            defaults.append((column.name, default.arg, False))  # type: ignore[attr-defined]
-    compiled = insert(table).compile(dialect=dialect, column_keys=[c.key for c in columns])
-    names = tuple(compiled.positiontup or ())  # the parameters' order in the SQL text
-    if set(names) != {c.key for c in columns}:
-        raise RuntimeError(f"unexpected parameters compiling the insert into {table.name}: {names}")
-    by_key = {c.key: c for c in columns}
-    processors = tuple(by_key[n].type._cached_bind_processor(dialect) for n in names)
-    plan = _Plan(str(compiled), names, processors, tuple(defaults))
+        if column.key in keys or column.default is None:
+            continue  # given, or NULL (the server default)
+        default: Any = column.default
+        defaults.append((column.key, default.arg, bool(default.is_callable)))
+    sql, order, processors = dbrows.statement(dialect, table)  # every column, in the SQL's parameter order
+    plan = _Plan(sql, order, processors, tuple(defaults))
     _plans[cache_key] = plan
     return plan
 
@@ -73,18 +59,18 @@ def insert_rows(conn: Connection, model: Any, rows: Sequence[dict[str, Any]]) ->
         conn.execute(insert(model), list(rows))
         return
     plan = _plan(table, frozenset(rows[0]), dialect)
-    if plan.defaults:
-        for row in rows:
-            for name, value, is_callable in plan.defaults:
-                if name not in row:
-                    row[name] = value(None) if is_callable else value
-    names, processors = plan.names, plan.processors
-    params = [tuple(value if proc is None else proc(value)
-                    for value, proc in zip([row[n] for n in names], processors, strict=True)) for row in rows]
+    for row in rows:
+        for name, value, is_callable in plan.defaults:
+            if name not in row:
+                row[name] = value(None) if is_callable else value
+        if len(row) != len(plan.order):  # columns without a default and not given: NULL, as insert() does
+            for name in plan.order:
+                row.setdefault(name, None)
+    bound = dbrows.params(rows, plan.order, plan.processors)
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None  # a connection inside a transaction always has one
     cursor = dbapi.cursor()
     try:
-        cursor.executemany(plan.sql, params)
+        cursor.executemany(plan.sql, bound)
     finally:
         cursor.close()
