@@ -264,6 +264,7 @@ def test_rows_are_bound_exactly_as_sqlalchemy_binds_them() -> None:
 
     from sqlalchemy.dialects import sqlite
 
+    from alertwhisperer import dbrows
     from alertwhisperer.correlation import replay_io
 
     dialect = sqlite.dialect()
@@ -273,7 +274,7 @@ def test_rows_are_bound_exactly_as_sqlalchemy_binds_them() -> None:
               {"occurred_at": at.astimezone(timezone(timedelta(hours=-5))), "labels": {"a": "\n\"x\""}},
               {"occurred_at": datetime(999, 1, 1, tzinfo=UTC), "labels": {"k": "v"}}]
     rows = [{c.name: None for c in table.c} | v for v in values]
-    _, order, _ = replay_io._statement(dialect, table)  # type: ignore[arg-type]
+    _, order, _ = dbrows.statement(dialect, table)  # type: ignore[arg-type]
     real = [None if name == "body" else table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in order]
     expected = [tuple(p(r[n]) if p else r[n] for n, p in zip(order, real, strict=True)) for r in rows]

@@ -97,12 +97,9 @@ def bindable(dialect: Dialect, table: Table, rows: Sequence[dict[str, Any]]) -> 
             and set(rows[0]) == set(table.c.keys()))
 
 
-_statement = statement
-
-
 def bind(dialect: Dialect, table: Table, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """The driver's parameters for ``rows`` (``bindable``): what SQLAlchemy would send, computed here."""
-    _, order, processors = _statement(dialect, table)
+    _, order, processors = statement(dialect, table)
     return dbrows.params(rows, order, processors)
 
 
@@ -111,7 +108,7 @@ async def insert_bound(session: AsyncSession, table: Table, params: list[tuple[A
     if not params:
         return
     conn = await session.connection()
-    sql, _, _ = _statement(conn.dialect, table)
+    sql, _, _ = statement(conn.dialect, table)
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
     for start in range(0, len(params), CHUNK):
@@ -132,7 +129,7 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[s
         for start in range(0, len(rows), CHUNK):
             await conn.execute(insert(table), list(rows[start:start + CHUNK]))
         return
-    sql, order, processors = _statement(conn.dialect, table)
+    sql, order, processors = statement(conn.dialect, table)
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
     pending: asyncio.Future[Any] | None = None

@@ -83,7 +83,8 @@ def _event_data(row: Incident) -> dict[str, Any]:
 
 # --- processing ------------------------------------------------------------------------------------------------
 async def correlate_deliveries(session: AsyncSession, *, now: datetime, delivery_ids: Sequence[str],
-                               reader: AsyncSession | None = None) -> list[Decision]:
+                               reader: AsyncSession | None = None,
+                               alerts: Sequence[Alert] | None = None) -> list[Decision]:
     """Correlate the not-yet-correlated alerts of these deliveries, in order; persist everything it decided.
 
     Idempotent: an alert that already has an outcome is skipped, so a retried inbox job changes nothing.
@@ -93,21 +94,22 @@ async def correlate_deliveries(session: AsyncSession, *, now: datetime, delivery
     then held for milliseconds, not for the whole computation, so webhooks keep committing during a storm.
     If another process correlated the same company in between (its log moved), the cached state is
     dropped and the company is redone inside the write transaction, as without a reader.
+    ``alerts``: the deliveries' alert rows, already read through ``reader`` (else read here).
     """
     decisions: list[Decision] = []
-    by_company = await _pending(reader or session, delivery_ids)
-    for company_id, alerts in by_company.items():
+    by_company = await _pending(reader or session, delivery_ids, alerts)
+    for company_id, todo in by_company.items():
         async with store.lock(company_id):
             try:
-                done = await _correlate_planned(session, reader, company_id, alerts, now) if reader else None
+                done = await _correlate_planned(session, reader, company_id, todo, now) if reader else None
                 if done is None:
                     company = await session.get(Company, company_id)
                     if company is None:
                         continue
                     if reader is not None:  # the log moved: redo from the database, under the lock
                         store.forget(company_id)
-                        alerts = (await _pending(session, delivery_ids)).get(company_id, [])
-                    done = await _correlate_company(session, company, alerts, now)
+                        todo = (await _pending(session, delivery_ids)).get(company_id, [])
+                    done = await _correlate_company(session, company, todo, now)
                 decisions += done
             except BaseException:
                 store.forget(company_id)  # its state may hold work this transaction will not commit
@@ -115,13 +117,16 @@ async def correlate_deliveries(session: AsyncSession, *, now: datetime, delivery
     return decisions
 
 
-async def _pending(session: AsyncSession, delivery_ids: Sequence[str]) -> dict[str, list[Alert]]:
-    """The deliveries' alerts without an outcome, per company, in acceptance order."""
+async def _pending(session: AsyncSession, delivery_ids: Sequence[str],
+                   rows: Sequence[Alert] | None = None) -> dict[str, list[Alert]]:
+    """The deliveries' alerts without an outcome, per company, in acceptance order (``rows``: the deliveries'
+    alerts as the caller already read them through ``session``)."""
     order = {d: i for i, d in enumerate(delivery_ids)}
-    rows = (await session.execute(select(Alert).where(Alert.delivery_id.in_(list(delivery_ids)),
-                                                      Alert.outcome.is_(None)))).scalars().all()
+    if rows is None:
+        rows = (await session.execute(select(Alert).where(Alert.delivery_id.in_(list(delivery_ids)),
+                                                          Alert.outcome.is_(None)))).scalars().all()
     by_company: dict[str, list[Alert]] = {}
-    for row in sorted(rows, key=lambda r: (order[r.delivery_id], r.position)):
+    for row in sorted((r for r in rows if r.outcome is None), key=lambda r: (order[r.delivery_id], r.position)):
         by_company.setdefault(row.company_id, []).append(row)
     return by_company
 

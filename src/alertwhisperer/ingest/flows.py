@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select, update
 
 from alertwhisperer.correlation.service import correlate_deliveries
@@ -29,8 +27,8 @@ async def process_delivery(ctx: JobContext, job: Job) -> None:
 
     The alerts are published on the live channel, then correlated into incidents in this transaction
     (``correlation.service.correlate_deliveries``: skips alerts that already have an outcome).
-    The job's deliveries are processed in its one transaction, in the order they were accepted. Plain
-    column reads and one UPDATE here (never the raw bodies): this runs for every delivery, next to the
+    The job's deliveries are processed in its one transaction, in the order they were accepted. Alert rows
+    and one UPDATE here (never the deliveries' raw bodies): this runs for every delivery, next to the
     webhook writer. Everything is read, and correlated, through a read session first; the job's own
     transaction (which on SQLite holds the write lock from its first statement) only writes.
     """
@@ -44,12 +42,9 @@ async def process_delivery(ctx: JobContext, job: Job) -> None:
         if not todo:
             return
         todo_ids = [d.id for d in todo]
-        alerts = (await reader.execute(
-            select(Alert.id, Alert.company_id, Alert.delivery_id, Alert.source, Alert.status, Alert.severity,
-                   Alert.signature, Alert.asset_ref, Alert.message)
-            .where(Alert.delivery_id.in_(todo_ids)).order_by(Alert.position)
-        )).all()
-        by_delivery: dict[str, list[Any]] = {}
+        alerts = (await reader.execute(  # read once: for the live events and for correlation
+            select(Alert).where(Alert.delivery_id.in_(todo_ids)).order_by(Alert.position))).scalars().all()
+        by_delivery: dict[str, list[Alert]] = {}
         for alert in alerts:
             by_delivery.setdefault(alert.delivery_id, []).append(alert)
         for row in todo:  # queued now, published after the commit: alerts first, then what they changed
@@ -58,7 +53,8 @@ async def process_delivery(ctx: JobContext, job: Job) -> None:
                     "id": alert.id, "source": alert.source, "status": alert.status, "severity": alert.severity,
                     "signature": alert.signature, "asset_ref": alert.asset_ref, "message": alert.message[:300],
                 }))
-        await correlate_deliveries(ctx.session, now=ctx.clock.now(), delivery_ids=todo_ids, reader=reader)
+        await correlate_deliveries(ctx.session, now=ctx.clock.now(), delivery_ids=todo_ids, reader=reader,
+                                   alerts=alerts)
     await ctx.session.execute(
         update(Delivery).where(Delivery.id.in_(todo_ids), Delivery.status != "processed")
         .values(status="processed", processed_at=ctx.clock.now())

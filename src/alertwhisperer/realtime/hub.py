@@ -151,15 +151,16 @@ class RedisHub(LocalHub):
     async def publish(self, event: Event) -> None:
         await self._redis.publish(CHANNEL, event.to_json())
 
-    async def _publish_raw(self, data: str) -> None:
+    async def _publish_signal(self, name: str) -> None:
         try:
-            await self._redis.publish(CHANNEL, data)
-        except Exception as exc:  # a lost wake-up is only a delay: workers poll
+            await self._redis.publish(CHANNEL, json.dumps({"signal": name}))
+        except Exception as exc:  # Redis away: at least this process's workers hear it (the others poll)
             log.warning("realtime.redis_signal_failed", error=str(exc))
+            LocalHub.signal(self, name)
 
     def signal(self, name: str) -> None:
-        super().signal(name)
-        task = asyncio.get_running_loop().create_task(self._publish_raw(json.dumps({"signal": name})))
+        """Published only: the listener hands it back to this process's handlers like to every other one."""
+        task = asyncio.get_running_loop().create_task(self._publish_signal(name))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
