@@ -2,14 +2,18 @@
 
 from alertwhisperer.audit.models import AuditEntry
 from alertwhisperer.auth.models import AuthSession, LoginFailure, Membership, RefreshToken, User
+from alertwhisperer.chat.models import ChatMessage, ChatRead
 from alertwhisperer.correlation.models import CorrelationState, Incident, IncidentAlert
 from alertwhisperer.db import Base
+from alertwhisperer.incidents.models import IncidentEvent, OnCallSchedule, ScheduleOverride
 from alertwhisperer.ingest.models import Alert, Delivery, Heartbeat, IdempotencyKey, SeenSignature, WebhookSecret
 from alertwhisperer.jobs.models import Job
+from alertwhisperer.notify.models import Notification, NotificationDelivery, NotificationPreference
 from alertwhisperer.tenants.models import Asset, AssetDependency, Company
 
 __all__ = [
-    "Alert", "Asset", "AssetDependency", "AuditEntry", "AuthSession", "Base", "Company", "CorrelationState",
-    "Delivery", "Heartbeat", "IdempotencyKey", "Incident", "IncidentAlert", "Job", "LoginFailure", "Membership",
-    "RefreshToken", "SeenSignature", "User", "WebhookSecret",
+    "Alert", "Asset", "AssetDependency", "AuditEntry", "AuthSession", "Base", "ChatMessage", "ChatRead", "Company",
+    "CorrelationState", "Delivery", "Heartbeat", "IdempotencyKey", "Incident", "IncidentAlert", "IncidentEvent",
+    "Job", "LoginFailure", "Membership", "Notification", "NotificationDelivery", "NotificationPreference",
+    "OnCallSchedule", "RefreshToken", "ScheduleOverride", "SeenSignature", "User", "WebhookSecret",
 ]

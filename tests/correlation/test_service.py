@@ -75,7 +75,7 @@ async def test_a_deliverys_alerts_create_and_join_incidents(app: FastAPI, client
     rows = await incidents(sessionmaker, acme.id)
     assert len(rows) == 2
     disk, down = rows
-    assert disk.status == "open" and disk.alert_count == 2 and disk.tools == ["alertmanager", "zabbix"]
+    assert disk.status == "new" and disk.alert_count == 2 and disk.tools == ["alertmanager", "zabbix"]
     assert disk.root_asset_name == "db-01" and disk.symptom == "disk" and disk.severity == "critical"
     assert disk.priority == sum(c["points"] for c in disk.priority_breakdown)
     assert down.root_asset_key == "discovered:mystery-07"
@@ -125,7 +125,7 @@ async def test_the_resolve_hold_job_resolves_the_incident(app: FastAPI, client: 
                                                 fingerprint="c1", at=now(clock)))
     await drain(app, sessionmaker, clock)
     (incident,) = await incidents(sessionmaker, acme.id)
-    assert incident.status == "open" and incident.resolves_at is not None
+    assert incident.status == "new" and incident.resolves_at is not None
     async with sessionmaker() as s:
         job = (await s.execute(select(Job).where(Job.kind == service.RESOLVE_JOB))).scalar_one()
         assert job.due_at == incident.resolves_at and job.payload["incident_id"] == incident.id

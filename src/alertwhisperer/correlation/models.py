@@ -12,18 +12,20 @@ from alertwhisperer.db import Base, IdType, JSONType, UTCDateTime, new_id, utcno
 
 
 class Incident(Base):
-    """One problem. ``status`` is a plain string: open | resolved | merged here; the incidents issue adds
-    its lifecycle statuses (acknowledged, in_progress, closed, escalated) without a schema change."""
+    """One problem. Correlation creates it and keeps its alert facts; ``incidents`` owns its lifecycle:
+    ``status`` (new | acknowledged | in_progress | resolved | closed | merged, see ``incidents.models``),
+    assignment, SLA deadlines and the escalation level."""
 
     __tablename__ = "incidents"
     __table_args__ = (
         Index("ix_incidents_company_status", "company_id", "status"),
         Index("ix_incidents_company_priority", "company_id", "priority"),
+        Index("ix_incidents_assignee_status", "assignee_id", "status"),
     )
 
     id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
     company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    status: Mapped[str] = mapped_column(String(20), default="new")
     merged_into: Mapped[str | None] = mapped_column(IdType, default=None)
     title: Mapped[str] = mapped_column(String(500))
     symptom: Mapped[str] = mapped_column(String(100))
@@ -46,6 +48,22 @@ class Incident(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     priority_breakdown: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     explanation: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # why it opened
+    # --- lifecycle (owned by the incidents domain) ---
+    category: Mapped[str] = mapped_column(String(60), default="")  # the skill it needs (Network, Database, ...)
+    assignee_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)  # first response
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)  # in_progress since
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    resolution_kind: Mapped[str] = mapped_column(String(12), default="")  # auto | manual | self_healed
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    sla_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)  # opened or reopened
+    response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    response_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    resolution_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    split_from: Mapped[str | None] = mapped_column(IdType, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -16,11 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from alertwhisperer.auth.principal import Principal
 from alertwhisperer.correlation.models import Incident, IncidentAlert
 from alertwhisperer.errors import NotFound
+from alertwhisperer.incidents.models import ACTIVE_STATUSES, CLOSED, RESOLVED
 from alertwhisperer.ingest.models import Alert
 from alertwhisperer.tenants.models import Asset
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
-STATUSES = ("open", "resolved")  # the statuses correlation gives a listed incident (merged ones are never listed)
+# A listed incident's statuses (merged ones are never listed); "open" filters the active ones.
+STATUSES = ("open", *ACTIVE_STATUSES, RESOLVED, CLOSED)
 SORTS = ("priority", "last_seen", "first_seen", "severity")
 MAX_LIMIT = 500
 _SEVERITY_RANK = case({s: len(SEVERITY_ORDER) - i for i, s in enumerate(SEVERITY_ORDER)}, value=Incident.severity,
@@ -56,7 +58,9 @@ def _conditions(actor: Principal, flt: IncidentFilter) -> list[ColumnElement[boo
         out.append(Incident.company_id == flt.company_id)
     elif not actor.is_msp_admin:
         out.append(Incident.company_id.in_(sorted(actor.company_ids)))
-    if flt.status:
+    if flt.status == "open":
+        out.append(Incident.status.in_(ACTIVE_STATUSES))
+    elif flt.status:
         out.append(Incident.status == flt.status)
     if flt.severity:
         out.append(Incident.severity == flt.severity)
@@ -183,7 +187,7 @@ async def incident_kpis(session: AsyncSession, *, actor: Principal, company_id: 
     if inc_scope is None or alert_scope is None:
         return IncidentKpis(0, {}, 0, 0, None)
     by_severity = {str(s): int(n) for s, n in (await session.execute(
-        select(Incident.severity, func.count()).where(Incident.status == "open", *inc_scope)
+        select(Incident.severity, func.count()).where(Incident.status.in_(ACTIVE_STATUSES), *inc_scope)
         .group_by(Incident.severity))).all()}
     alerts = int((await session.execute(select(func.count()).select_from(Alert).where(
         Alert.received_at >= since, *alert_scope))).scalar_one())

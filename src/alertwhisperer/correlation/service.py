@@ -21,6 +21,8 @@ from alertwhisperer.correlation.decision import Decision, Explanation
 from alertwhisperer.correlation.models import Incident, IncidentAlert
 from alertwhisperer.correlation.state import IncidentState, TenantState
 from alertwhisperer.correlation.store import build_tenant, clear_cache, load_assets, policy_of
+from alertwhisperer.incidents import hooks
+from alertwhisperer.incidents.models import ACTIVE_STATUSES, CLOSED, NEW, RESOLVED
 from alertwhisperer.ingest.models import Alert
 from alertwhisperer.jobs import service as jobs
 from alertwhisperer.jobs.models import Job
@@ -41,7 +43,8 @@ def incident_values(incident: IncidentState, *, tenant: Tenant, now: datetime) -
     resolved = incident.status_at(now) == "resolved"
     score = incident.priority(now)
     return {
-        "status": "resolved" if resolved else "open", "severity": incident.severity,
+        "status": RESOLVED if resolved else NEW, "resolution_kind": "auto" if resolved else "",
+        "severity": incident.severity,
         "symptoms": sorted(incident.symptoms), "root_asset_key": incident.root,
         "root_asset_name": tenant.assets.display_name(incident.root) if incident.root else "",
         "asset_keys": sorted(incident.asset_symptoms), "tools": sorted(incident.tools),
@@ -220,12 +223,9 @@ async def _write_incidents(session: AsyncSession, company_id: str, tenant: Tenan
             row = Incident(id=incident_id, company_id=company_id, created_at=now, updated_at=now, **values)
             session.add(row)
             emit(session, Event("incident.created", company_id, _event_data(row)))
+            await hooks.notify(session, company_id=company_id, incident_id=incident_id, event=hooks.OPENED, now=now)
             continue
-        was = row.status
-        for name, value in values.items():
-            setattr(row, name, value)
-        row.updated_at = now
-        kind = "incident.resolved" if row.status == "resolved" and was != "resolved" else "incident.updated"
+        kind = await _apply_lifecycle(session, row, values, now)
         emit(session, Event(kind, company_id, _event_data(row)))
     await session.flush()
     if merged:
@@ -235,6 +235,39 @@ async def _write_incidents(session: AsyncSession, company_id: str, tenant: Tenan
                                   .values(incident_id=new).execution_options(synchronize_session=False))
             await session.execute(update(IncidentAlert).where(IncidentAlert.incident_id == old)
                                   .values(incident_id=new).execution_options(synchronize_session=False))
+
+
+_LIFECYCLE_COLUMNS = ("status", "resolution_kind", "resolved_at", "time_to_resolve_seconds")
+
+
+async def _apply_lifecycle(session: AsyncSession, row: Incident, values: dict[str, Any], now: datetime) -> str:
+    """Update a stored incident from its correlation state without undoing what people did to it.
+
+    Alert facts always follow the state. The status follows it only where the lifecycle allows: an active
+    incident (new, acknowledged, in progress) resolves by itself when its alerts clear; a resolved or closed
+    one reopens when an alert fires again after it was resolved (a technician resolving it while its alerts
+    still fire keeps it resolved until the tool reports again). Returns the live event's type.
+    """
+    for name, value in values.items():
+        if name not in _LIFECYCLE_COLUMNS:
+            setattr(row, name, value)
+    row.updated_at = now
+    auto_resolved = values["status"] == RESOLVED
+    if row.status in ACTIVE_STATUSES and auto_resolved:
+        row.status, row.resolution_kind = RESOLVED, "auto"
+        row.resolved_at, row.time_to_resolve_seconds = values["resolved_at"], values["time_to_resolve_seconds"]
+        await hooks.notify(session, company_id=row.company_id, incident_id=row.id, event=hooks.AUTO_RESOLVED,
+                           now=now)
+        return "incident.resolved"
+    if row.status in (RESOLVED, CLOSED):
+        if not auto_resolved and (row.resolved_at is None or row.last_seen > row.resolved_at):
+            row.status, row.resolution_kind, row.closed_at = NEW, "", None
+            row.resolved_at = row.time_to_resolve_seconds = None
+            await hooks.notify(session, company_id=row.company_id, incident_id=row.id, event=hooks.REOPENED,
+                               now=now)
+        elif auto_resolved and row.resolution_kind == "auto":  # the resolve hold moved: keep the state's time
+            row.resolved_at, row.time_to_resolve_seconds = values["resolved_at"], values["time_to_resolve_seconds"]
+    return "incident.updated"
 
 
 async def _write_alerts(session: AsyncSession, company_id: str, state: TenantState, alerts: list[Alert],
@@ -278,16 +311,17 @@ async def resolve_due(session: AsyncSession, *, now: datetime, company_id: str, 
         canonical = entry.state.canonical(incident_id)
         incident = entry.state.incidents.get(canonical)
         row = await session.get(Incident, canonical)
-        if row is None or row.company_id != company_id or row.status != "open":
+        if row is None or row.company_id != company_id or row.status not in ACTIVE_STATUSES:
             return False
         if incident is not None and incident.status_at(now) != "resolved":
             return False  # fired again, or the hold moved (its own job is scheduled)
         if incident is not None:
-            for name, value in incident_values(incident, tenant=entry.tenant, now=now).items():
-                setattr(row, name, value)
+            await _apply_lifecycle(session, row, incident_values(incident, tenant=entry.tenant, now=now), now)
         else:  # pruned from the state: it resolved long ago
-            row.status, row.resolved_at = "resolved", row.resolves_at or now
-        row.updated_at = now
+            row.status, row.resolution_kind, row.resolved_at = RESOLVED, "auto", row.resolves_at or now
+            row.updated_at = now
+            await hooks.notify(session, company_id=company_id, incident_id=row.id, event=hooks.AUTO_RESOLVED,
+                               now=now)
         emit(session, Event("incident.resolved", company_id, _event_data(row)))
         await session.flush()
         return True

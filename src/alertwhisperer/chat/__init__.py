@@ -1,0 +1,1 @@
+"""chat domain: real-time rooms per company and per incident."""
