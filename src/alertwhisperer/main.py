@@ -16,12 +16,16 @@ from alertwhisperer.audit.api import router as audit_router
 from alertwhisperer.auth.api import router as auth_router
 from alertwhisperer.auth.cookies import RefreshedCookiesMiddleware
 from alertwhisperer.auth.users_api import router as users_router
+from alertwhisperer.chat.api import router as chat_router
 from alertwhisperer.clock import Clock, SystemClock
 from alertwhisperer.config import Settings
 from alertwhisperer.correlation.api import router as incidents_router
 from alertwhisperer.correlation.settings_api import router as correlation_settings_router
 from alertwhisperer.db import make_engine, make_sessionmaker
 from alertwhisperer.errors import DomainError, Invalid, Throttled
+from alertwhisperer.incidents.api import router as lifecycle_router
+from alertwhisperer.incidents.schedules_api import router as schedules_router
+from alertwhisperer.incidents.sla_api import router as sla_router
 from alertwhisperer.ingest.api import router as ingest_router
 from alertwhisperer.ingest.fastpath import Front
 from alertwhisperer.ingest.fastpath import install as install_webhook_fast_path
@@ -30,6 +34,7 @@ from alertwhisperer.ingest.limiter import WebhookLimiter
 from alertwhisperer.jobs.registry import build_registry
 from alertwhisperer.jobs.supervisor import WorkerProcess
 from alertwhisperer.jobs.worker import Worker
+from alertwhisperer.notify.api import router as notify_router
 from alertwhisperer.ops.api import router as ops_router
 from alertwhisperer.ops.middleware import Metrics, RequestMiddleware
 from alertwhisperer.realtime.api import router as realtime_router
@@ -111,8 +116,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     for router in (ops_router, auth_router, users_router, tenants_router, audit_router, ingest_router,
-                   integrations_router, incidents_router, correlation_settings_router,
-                   realtime_router):
+                   integrations_router, incidents_router, correlation_settings_router, lifecycle_router,
+                   schedules_router, sla_router, notify_router, chat_router, realtime_router):
         app.include_router(router)
     from alertwhisperer.web import mount_web
 

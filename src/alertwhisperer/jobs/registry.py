@@ -7,15 +7,19 @@ from alertwhisperer.jobs.worker import Registry
 
 def build_registry() -> Registry:
     from alertwhisperer.correlation.service import RESOLVE_JOB, resolve_due_job
+    from alertwhisperer.incidents import flows as incident_flows
+    from alertwhisperer.incidents import sla
     from alertwhisperer.ingest import heartbeats, sns
     from alertwhisperer.ingest.flows import process_delivery
     from alertwhisperer.ingest.service import PROCESS_JOB
+    from alertwhisperer.notify import jobs as notify_jobs
 
     registry = Registry()
     registry.register(PROCESS_JOB, process_delivery)
     registry.register(heartbeats.CHECK_JOB, heartbeats.check)
     registry.register(sns.CONFIRM_JOB, sns.confirm)
     registry.register(RESOLVE_JOB, resolve_due_job)
-    # Domains register their job kinds here as they are built (ingest inbox, SLA timers, notifications,
-    # executions): registry.register("ingest.process", ingest.flows.process_delivery), ...
+    incident_flows.register(registry)  # the incident lifecycle (opened, reopened, resolved by itself)
+    sla.register(registry)  # SLA warnings, breaches and escalation levels
+    notify_jobs.register(registry)  # sending notifications
     return registry

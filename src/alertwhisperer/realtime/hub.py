@@ -34,9 +34,13 @@ class Event:
     company_id: str | None
     data: dict[str, Any] = field(default_factory=dict)
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    user_id: str | None = None  # set: for this user only (their bell, their assignment)
 
     def visible_to(self, principal: Principal) -> bool:
-        """Company events go to users who see that company; MSP-wide events to MSP admins only."""
+        """A user's own events go to that user only; company events to users who see that company; MSP-wide
+        events to MSP admins only."""
+        if self.user_id is not None:
+            return principal.user_id == self.user_id
         if self.company_id is None:
             return principal.is_msp_admin
         return principal.sees_company(self.company_id)

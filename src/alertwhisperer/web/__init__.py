@@ -11,6 +11,7 @@ from alertwhisperer.web.pages import (
     assets,
     audit,
     auth,
+    chat,
     companies,
     correlation_settings,
     dashboard,
@@ -18,7 +19,10 @@ from alertwhisperer.web.pages import (
     incidents,
     integration_settings,
     integrations,
+    notifications,
     profile,
+    schedules,
+    sla_settings,
     users,
 )
 from alertwhisperer.web.templating import STATIC_DIR
@@ -31,6 +35,6 @@ def mount_web(app: FastAPI) -> None:
         log.warning("web.assets_missing", hint="run scripts/web-assets to install the console's front-end assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (auth, dashboard, alerts, incidents, companies, assets, integrations, integration_settings, users,
-                   profile, audit, correlation_settings):
+                   profile, audit, correlation_settings, schedules, sla_settings, notifications, chat):
         app.include_router(module.router, include_in_schema=False)
     app.include_router(demo.router, include_in_schema=False)
