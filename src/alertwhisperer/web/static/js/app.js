@@ -151,7 +151,11 @@
   }
 
   function handle(ev) {
-    if (ev.type === "connected") { setState("connected"); return; }
+    if (ev.type === "connected") {  // also after every reconnect: pages re-join what they follow (chat rooms)
+      setState("connected");
+      body.dispatchEvent(new CustomEvent("aw-connected", { detail: ev.data || {} }));
+      return;
+    }
     if (ev.type === "pong") { return; }
     var kind = (ev.type || "").split(".")[0];
     var detail = { type: ev.type, company_id: ev.company_id, data: ev.data || {} };
@@ -224,7 +228,14 @@
   window.addEventListener("offline", function () { setState("offline"); });
   window.addEventListener("online", function () { attempt = 0; if (!ws) { clearTimeout(retryTimer); connect(); } });
   window.addEventListener("pagehide", function () { stopped = true; if (ws) { ws.close(1000); } });
-  window.awLive = { state: function () { return indicator && indicator.dataset.state; } };
+  window.awLive = {
+    state: function () { return indicator && indicator.dataset.state; },
+    // send a JSON message on the live channel (chat presence); false when not connected
+    send: function (obj) {
+      if (ws && ws.readyState === 1) { ws.send(JSON.stringify(obj)); return true; }
+      return false;
+    }
+  };
   connect();
 
   /* ---- enhancements ------------------------------------------------------------------------- */
