@@ -1,0 +1,1 @@
+/* the notification bell: live unread count, browser notifications */
