@@ -11,6 +11,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from alertwhisperer.auth import service as auth
 from alertwhisperer.auth.principal import Principal, RequestContext
+from alertwhisperer.chat.live import ChatLink
 from alertwhisperer.deps import ACCESS_COOKIE
 from alertwhisperer.errors import Unauthenticated
 
@@ -61,8 +62,11 @@ async def live(ws: WebSocket) -> None:
     await ws.send_text(json.dumps({"type": "connected", "company_id": None, "data": {
         "user": principal.email, "role": principal.role.value, "companies": sorted(principal.company_ids)}}))
 
+    chat = ChatLink(ws.app, principal)  # chat.join / chat.leave messages, and the rooms' presence
+
     async def pump() -> None:
         async for event in subscription:
+            chat.observe(event)
             if event.visible_to(principal):
                 await ws.send_text(event.to_json())
 
@@ -80,6 +84,10 @@ async def live(ws: WebSocket) -> None:
             message = await ws.receive_text()
             if message == "ping":
                 await ws.send_text(json.dumps({"type": "pong", "company_id": None, "data": {}}))
+                continue
+            answer = await chat.receive(message)
+            if answer is not None:
+                await ws.send_text(json.dumps(answer))
 
     tasks = [asyncio.create_task(t()) for t in (pump, recheck, receive)]
     try:
@@ -93,3 +101,5 @@ async def live(ws: WebSocket) -> None:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, Exception):
                 await task
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await chat.close()  # leaves every room it joined: the others see it go

@@ -166,7 +166,8 @@
       if (ev.type !== "alert.received") { htmx.trigger(body, "aw-any", detail); }  // alerts are not audited
     }
     if (ev.type === "alert.received") { alertReceived(ev); return; }
-    if (kind === "incident") { incidentChanged(ev); return; }  // incident events refresh pages (aw-incident-*); the alert already toasted
+    if (kind === "incident") { incidentChanged(ev); return; }
+    if (kind === "chat" || kind === "notification") { return; }  // chat.js and notify.js show these themselves  // incident events refresh pages (aw-incident-*); the alert already toasted
     if (ev.data.origin && ev.data.origin === body.dataset.origin) { return; }
     if (SPECIAL[ev.type]) {
       var t = SPECIAL[ev.type](ev);
