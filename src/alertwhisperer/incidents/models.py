@@ -49,7 +49,7 @@ class IncidentEvent(Base):
 class OnCallSchedule(Base):
     """A rotation of technicians. ``company_id`` None: an MSP-wide team serving every company.
 
-    ``layers`` (validated by ``incidents.schemas.LayerIn``): a list of
+    ``layers`` (validated by ``incidents.schedule_schemas.LayerIn``): a list of
     ``{"name", "rotation": "daily"|"weekly", "handoff_time": "HH:MM", "handoff_weekday": 0-6,
     "starts_on": "YYYY-MM-DD", "members": [user_id, ...]}``; a higher layer wins where it has someone.
     """
