@@ -63,6 +63,16 @@ class Settings(BaseSettings):
     worker_nice: int = Field(default=10, ge=0, le=19, description=(
         "CPU priority offset of the worker process: under load, accepting alerts wins, processing catches up"))
 
+    # Outgoing email (notifications). No host: email notifications are not sent (the delivery log says why).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Alert Whisperer <alerts@localhost>"
+    smtp_security: Literal["none", "starttls", "ssl"] = "starttls"
+    smtp_timeout: float = Field(default=15.0, gt=0, le=300, description="seconds for connecting and each command")
+    apprise_timeout: float = Field(default=20.0, gt=0, le=300, description="seconds for one Apprise notification")
+
     # Filled in by resolve(); True when the secret key was generated and persisted by us.
     secret_generated: bool = False
 
