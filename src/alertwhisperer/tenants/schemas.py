@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from alertwhisperer.correlation.policy import CorrelationPolicy
+from alertwhisperer.incidents.sla_policy import SlaPolicy
 
 SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 FQDN_RE = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
@@ -74,7 +75,8 @@ class CompanySettings(BaseModel):
     """The company's settings blob. Unknown keys are refused so typos do not pass silently.
 
     ``correlation`` is the company's grouping policy, maintenance windows included (the one place they live;
-    ``correlation.store.policy_of`` reads it). It is stored and dumped with only the values that differ from the
+    ``correlation.store.policy_of`` reads it); ``sla`` the response/resolution targets and the escalation chain
+    (``incidents.sla_policy``). It is stored and dumped with only the values that differ from the
     defaults, so a company that never changed it follows improved defaults; validating the dump gives the same
     policy back.
     """
@@ -85,9 +87,14 @@ class CompanySettings(BaseModel):
     notes: str = Field("", max_length=4000)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     correlation: CorrelationPolicy = Field(default_factory=CorrelationPolicy)
+    sla: SlaPolicy = Field(default_factory=SlaPolicy)
 
     @field_serializer("correlation")
     def _sparse(self, policy: CorrelationPolicy, info: SerializationInfo) -> dict[str, object]:
+        return policy.model_dump(mode=info.mode, exclude_defaults=True)
+
+    @field_serializer("sla")
+    def _sparse_sla(self, policy: SlaPolicy, info: SerializationInfo) -> dict[str, object]:
         return policy.model_dump(mode=info.mode, exclude_defaults=True)
 
 

@@ -13,6 +13,7 @@ from alertwhisperer.auth import users
 from alertwhisperer.auth.principal import Role
 from alertwhisperer.correlation import queries as incident_queries
 from alertwhisperer.deps import ClockDep, CurrentUser, SessionDep
+from alertwhisperer.incidents import kpis as sla_kpis
 from alertwhisperer.ingest import queries
 from alertwhisperer.tenants import assets
 from alertwhisperer.tenants import service as tenants
@@ -51,8 +52,10 @@ async def dashboard(request: Request, user: CurrentUser, db: SessionDep, clock: 
     incident_kpis = await incident_queries.incident_kpis(db, actor=user, company_id=company_id, since=since)
     top_incidents = await incident_queries.search_incidents(
         db, actor=user, flt=incident_queries.IncidentFilter(company_id=company_id, status="open"), limit=5)
+    sla = await sla_kpis.sla_kpis(db, actor=user, now=clock.now(), company_id=company_id)
     return await page(request, db, user, "dashboard.html", {
-        "incident_kpis": incident_kpis, "top_incidents": top_incidents, "duration": incidents.duration,
+        "incident_kpis": incident_kpis, "sla": sla.as_dict(), "top_incidents": top_incidents,
+        "duration": incidents.duration,
         "now": clock.now(), "incident_filter": json.dumps({"company_id": company_id}),
         "kpi": {"companies": len(scope), "assets": asset_count, "critical": critical_count,
                 "technicians": technicians, "alerts_24h": alerts_24h, "critical_24h": critical_24h},
