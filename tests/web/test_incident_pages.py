@@ -200,7 +200,7 @@ async def test_incident_detail_explains_why_it_opened_and_why_each_alert_joined(
     assert "app-01 → depends_on → db-01" in text  # the topology path
     gap = int(links[2].explanation["time_gap_seconds"])
     assert f"<dt>Time gap</dt><dd>{gap} s</dd>" in timeline
-    opened = text[text.index('data-testid="incident-opened"'):text.index("Alert timeline")]
+    opened = text[text.index('data-testid="incident-opened"'):text.index('data-testid="incident-story"')]
     assert reasons[0] in opened and "New incident" in opened
     breakdown = text[text.index('data-testid="priority-breakdown"'):]
     for term in fault.priority_breakdown:
@@ -238,7 +238,8 @@ async def test_a_merged_incident_redirects_to_its_survivor(app: FastAPI, client:
     survivor = await client.get(r.headers["location"], headers=w.auth["admin"])
     assert survivor.status_code == 200 and "mystery-07" in survivor.text  # the folded alert is in its timeline
     assert "opened, merged in" in survivor.text
-    opened = survivor.text[survivor.text.index('data-testid="incident-opened"'):survivor.text.index("Alert timeline")]
+    text = survivor.text
+    opened = text[text.index('data-testid="incident-opened"'):text.index('data-testid="incident-story"')]
     assert "db_connections on db-01" in opened and "mystery-07" not in opened  # still why *this* one opened
     assert _titles((await client.get("/incidents", headers=w.auth["admin"])).text) == [fault.title]
     assert (await client.get(f"/incidents/{other.id}", headers=w.auth["tech"])).status_code == 303

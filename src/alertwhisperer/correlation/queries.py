@@ -6,6 +6,7 @@ incident of it is ``NotFound``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from alertwhisperer.auth.models import User
 from alertwhisperer.auth.principal import Principal
 from alertwhisperer.correlation.models import Incident, IncidentAlert
 from alertwhisperer.errors import NotFound
@@ -24,6 +26,7 @@ SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 # A listed incident's statuses (merged ones are never listed); "open" filters the active ones.
 STATUSES = ("open", *ACTIVE_STATUSES, RESOLVED, CLOSED)
 SORTS = ("priority", "last_seen", "first_seen", "severity")
+UNASSIGNED = "none"  # the assignee filter's value for incidents nobody owns
 MAX_LIMIT = 500
 _SEVERITY_RANK = case({s: len(SEVERITY_ORDER) - i for i, s in enumerate(SEVERITY_ORDER)}, value=Incident.severity,
                       else_=0)
@@ -38,15 +41,16 @@ class IncidentFilter:
     severity: str = ""
     q: str = ""
     sort: str = "priority"
+    assignee: str = ""  # a user id, or UNASSIGNED
 
     def cleaned(self) -> IncidentFilter:
         return replace(self, severity=self.severity if self.severity in SEVERITY_ORDER else "",
                        status=self.status.strip()[:20], q=self.q.strip()[:200],
-                       sort=self.sort if self.sort in SORTS else "priority")
+                       sort=self.sort if self.sort in SORTS else "priority", assignee=self.assignee.strip()[:64])
 
     @property
     def active(self) -> bool:
-        return any((self.status, self.severity, self.q))
+        return any((self.status, self.severity, self.q, self.assignee))
 
 
 def _conditions(actor: Principal, flt: IncidentFilter) -> list[ColumnElement[bool]] | None:
@@ -64,6 +68,10 @@ def _conditions(actor: Principal, flt: IncidentFilter) -> list[ColumnElement[boo
         out.append(Incident.status == flt.status)
     if flt.severity:
         out.append(Incident.severity == flt.severity)
+    if flt.assignee == UNASSIGNED:
+        out.append(Incident.assignee_id.is_(None))
+    elif flt.assignee:
+        out.append(Incident.assignee_id == flt.assignee)
     if flt.q:
         out.append(or_(Incident.title.icontains(flt.q, autoescape=True),
                        Incident.root_asset_name.icontains(flt.q, autoescape=True)))
@@ -101,10 +109,12 @@ async def count_incidents(session: AsyncSession, *, actor: Principal, flt: Incid
 
 async def list_incidents(session: AsyncSession, *, actor: Principal, status: str | None = None,
                          severity: str | None = None, company_id: str | None = None, q: str | None = None,
-                         sort: str = "priority", limit: int = 100, offset: int = 0) -> list[Incident]:
-    """The API's list: ``search_incidents`` with optional arguments. Merged incidents are never listed."""
+                         sort: str = "priority", limit: int = 100, offset: int = 0, mine: bool = False,
+                         assignee: str | None = None) -> list[Incident]:
+    """The API's list: ``search_incidents`` with optional arguments. Merged incidents are never listed.
+    ``mine``: assigned to the caller; ``assignee``: a user id, or "none" for unassigned ones."""
     flt = IncidentFilter(company_id=company_id or "", status=status or "", severity=severity or "", q=q or "",
-                         sort=sort)
+                         sort=sort, assignee=actor.user_id if mine else (assignee or ""))
     return await search_incidents(session, actor=actor, flt=flt, limit=limit, offset=offset)
 
 
@@ -122,6 +132,15 @@ async def get_incident(session: AsyncSession, *, actor: Principal, incident_id: 
         .where(IncidentAlert.incident_id == incident.id, IncidentAlert.company_id == incident.company_id)
         .order_by(IncidentAlert.joined_at, Alert.position, Alert.id))).all()
     return incident, [(link, alert) for link, alert in rows]
+
+
+async def user_names(session: AsyncSession, user_ids: Iterable[str | None]) -> dict[str, tuple[str, str]]:
+    """user id -> (name, email) for the given ids (assignees shown next to incidents)."""
+    ids = sorted({i for i in user_ids if i})
+    if not ids:
+        return {}
+    rows = await session.execute(select(User.id, User.name, User.email).where(User.id.in_(ids)))
+    return {str(uid): (str(name), str(email)) for uid, name, email in rows.all()}
 
 
 @dataclass(frozen=True)

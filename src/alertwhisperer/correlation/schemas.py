@@ -8,6 +8,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 
+class AssigneeRef(BaseModel):
+    id: str
+    name: str
+    email: str
+
+
 class IncidentOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -31,6 +37,24 @@ class IncidentOut(BaseModel):
     resolves_at: datetime | None
     resolved_at: datetime | None
     time_to_resolve_seconds: float | None
+    # lifecycle (incidents domain)
+    category: str = ""
+    assignee_id: str | None = None
+    assignee: AssigneeRef | None = None  # filled by the API from assignee_id
+    assigned_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
+    resolution_kind: str = ""
+    escalation_level: int = 0
+    escalated_at: datetime | None = None
+    sla_started_at: datetime | None = None
+    response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    response_breached_at: datetime | None = None
+    resolution_breached_at: datetime | None = None
+    merged_into: str | None = None
+    split_from: str | None = None
 
 
 class TimelineEntry(BaseModel):

@@ -22,6 +22,7 @@ from alertwhisperer.correlation.models import Incident, IncidentAlert
 from alertwhisperer.correlation.state import IncidentState, TenantState
 from alertwhisperer.correlation.store import build_tenant, clear_cache, load_assets, policy_of
 from alertwhisperer.incidents import hooks
+from alertwhisperer.incidents.categories import category_for
 from alertwhisperer.incidents.models import ACTIVE_STATUSES, CLOSED, NEW, RESOLVED
 from alertwhisperer.ingest.models import Alert
 from alertwhisperer.jobs import service as jobs
@@ -75,7 +76,8 @@ def explanation_dict(explanation: Explanation) -> dict[str, Any]:
 def opening_values(decision: Decision) -> dict[str, Any]:
     """Columns fixed when an incident opens: what it is about and why it opened."""
     symptom = decision.symptom
-    return {"symptom": symptom, "title": f"{symptom.replace('_', ' ')} on {decision.asset.name}"[:500],
+    return {"symptom": symptom, "category": category_for(symptom),
+            "title": f"{symptom.replace('_', ' ')} on {decision.asset.name}"[:500],
             "key": decision.explanation.key[:600], "explanation": explanation_dict(decision.explanation)}
 
 

@@ -3,24 +3,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from alertwhisperer.auth.principal import Principal
 from alertwhisperer.correlation import queries
-from alertwhisperer.correlation.models import IncidentAlert
+from alertwhisperer.correlation.models import Incident, IncidentAlert
 from alertwhisperer.deps import ClockDep, CurrentUser, SessionDep
+from alertwhisperer.errors import DomainError
+from alertwhisperer.incidents import service, sla
+from alertwhisperer.incidents import timeline as incident_timeline
+from alertwhisperer.incidents.history import merged_history
 from alertwhisperer.ingest.models import Alert
+from alertwhisperer.notify import service as notify_service
 from alertwhisperer.tenants import service as tenants
 from alertwhisperer.web.listing import PAGE_SIZE, list_partial, page_limit
+from alertwhisperer.web.pages import chat as chat_page
+from alertwhisperer.web.pages import incident_actions
 from alertwhisperer.web.pages.alerts import tool_names
 from alertwhisperer.web.templating import page, selected_company, templates
 
 router = APIRouter()
+router.include_router(incident_actions.router)  # the page's actions and the list's bulk bar
 PUSHING = ("incident-filters", "load-more")  # elements whose requests change the page's URL
 SORT_LABELS = {"priority": "Priority", "last_seen": "Last activity", "first_seen": "Newest", "severity": "Severity"}
 RULE_LABELS = {
@@ -134,6 +146,24 @@ def _url(params: dict[str, object]) -> str:
     return "/incidents" + ("?" + urlencode(params) if params else "")
 
 
+ASSIGNEE_LABELS = {"": "Anyone", "me": "Me", queries.UNASSIGNED: "Nobody (unassigned)"}
+
+
+def sla_cell(incident: Incident, now: datetime) -> dict[str, Any] | None:
+    """The SLA target that matters now (response while new, then resolution) as ``incidents.sla.sla_status``
+    describes it; None without deadlines."""
+    data: dict[str, Any] = sla.sla_status(incident, now)
+    if not data.get("enabled"):
+        return None
+    for name in ("response", "resolution"):
+        target = data.get(name)
+        if target and target.get("state") == "breached":
+            return dict(target)
+    key = "response" if incident.status == "new" and data.get("response") else "resolution"
+    target = data.get(key) or data.get("response")
+    return dict(target) if target else None
+
+
 @router.get("/incidents")
 async def incident_list(request: Request, user: CurrentUser, db: SessionDep, clock: ClockDep) -> Response:
     q = request.query_params
@@ -145,13 +175,16 @@ async def incident_list(request: Request, user: CurrentUser, db: SessionDep, clo
     else:
         current = selected_company(request, user, companies)
         company_id = current.id if current else ""
+    mine = q.get("mine", "") in ("1", "true", "on") or q.get("assignee") == "me"
+    assignee = "me" if mine else q.get("assignee", "").strip()[:64]
     flt = queries.IncidentFilter(company_id=company_id, status=q.get("status", ""), severity=q.get("severity", ""),
-                                 q=q.get("q", ""), sort=q.get("sort", "priority")).cleaned()
+                                 q=q.get("q", ""), sort=q.get("sort", "priority"),
+                                 assignee=user.user_id if mine else assignee).cleaned()
     limit = page_limit(q.get("limit", str(PAGE_SIZE)), queries.MAX_LIMIT)
     rows = await queries.search_incidents(db, actor=user, flt=flt, limit=limit)
     total = await queries.count_incidents(db, actor=user, flt=flt)
     params = {"company_id": flt.company_id, "status": flt.status, "severity": flt.severity, "q": flt.q,
-              "sort": flt.sort}
+              "sort": flt.sort, "assignee": assignee}
     active = {k: v for k, v in params.items() if v and k != "company_id" and not (k == "sort" and v == "priority")}
     if "company_id" in q:  # chosen on this page (may be "" = all), over the switcher's default
         active = {"company_id": flt.company_id, **active}
@@ -164,6 +197,9 @@ async def incident_list(request: Request, user: CurrentUser, db: SessionDep, clo
         "more_url": _url({**active, "limit": limit + PAGE_SIZE}),
         "live_filter": json.dumps({"company_id": flt.company_id}),
         "first_company": companies[0] if companies else None, "duration": duration,
+        "mine": mine, "assignee_labels": ASSIGNEE_LABELS, "sla_cell": sla_cell,
+        "assignees": await queries.user_names(db, (r.assignee_id for r in rows)),
+        "bulk_people": await _bulk_people(db, user, flt.company_id),
     }
     if list_partial(request, "incidents-list"):
         response = templates.TemplateResponse(request, "incidents/_list.html", ctx)
@@ -172,12 +208,51 @@ async def incident_list(request: Request, user: CurrentUser, db: SessionDep, clo
         if request.headers.get("hx-trigger") in PUSHING:  # the address bar shows the clean filter URL
             response.headers["HX-Push-Url"] = ctx["self_url"]
         return response
-    return await page(request, db, user, "incidents/list.html", ctx, section="incidents")
+    return await page(request, db, user, "incidents/list.html", ctx, section="my-incidents" if mine else "incidents")
+
+
+async def _bulk_people(db: AsyncSession, user: Principal, company_id: str) -> list[Any]:
+    """Whom the bulk bar can assign to: the people covering the chosen company (everyone covering one of the
+    caller's companies would let a bulk assign fail for the others, so without a company: only the caller)."""
+    if company_id:
+        return list(await service.eligible_assignees(db, actor=user, company_id=company_id))
+    return []
+
+
+EVENT_ICONS = {"status": "i-check", "assignment": "i-user", "note": "i-book", "escalation": "i-alert",
+               "sla_warning": "i-alert", "sla_breach": "i-alert", "notification": "i-bell", "merge": "i-activity",
+               "split": "i-activity", "chat": "i-send", "runbook": "i-pulse", "reopened": "i-activity"}
+EVENT_LABELS = {"status": "status", "assignment": "assignment", "note": "note", "escalation": "escalation",
+                "sla_warning": "SLA warning", "sla_breach": "SLA breach", "notification": "notification",
+                "merge": "merge", "split": "split", "chat": "chat", "runbook": "runbook", "reopened": "reopened"}
+
+
+def actions_for(status: str) -> list[str]:
+    """The lifecycle buttons that make sense for an incident of this status, in the order shown."""
+    return {"new": ["acknowledge", "start", "resolve"], "acknowledged": ["start", "resolve"],
+            "in_progress": ["resolve"], "resolved": ["close", "reopen"], "closed": ["reopen"]}.get(status, [])
+
+
+async def _optional_context(db: AsyncSession, user: Principal, request: Request, incident: Incident,
+                            now: datetime) -> dict[str, Any]:
+    """The partials of other domains: the SLA countdown, the notification deliveries, the incident's chat room."""
+    ctx: dict[str, Any] = {"sla": await sla.status_for(db, incident=incident, now=now),
+                           "deliveries": await notify_service.deliveries_for(db, actor=user, incident_id=incident.id),
+                           "chat": None}
+    with contextlib.suppress(DomainError):  # the chat room of an incident the user may not chat in: no panel
+        ctx["chat"] = await chat_page.room_panel_context(db, user, f"incident:{incident.id}", request=request)
+    return ctx
 
 
 @router.get("/incidents/{incident_id}")
 async def incident_detail(incident_id: str, request: Request, user: CurrentUser, db: SessionDep,
                           clock: ClockDep) -> Response:
+    return await render_detail(request, db, user, clock.now(), incident_id)
+
+
+async def render_detail(request: Request, db: AsyncSession, user: Principal, now: datetime, incident_id: str,
+                        *, headers: dict[str, str] | None = None) -> Response:
+    """The incident page (also the answer to an HTMX action, which swaps in its ``#incident-main``)."""
     incident, timeline = await queries.get_incident(db, actor=user, incident_id=incident_id)  # 404 out of scope
     if incident.id != incident_id:  # merged into another incident: show the survivor
         return RedirectResponse(f"/incidents/{incident.id}", status_code=303)
@@ -189,10 +264,36 @@ async def incident_detail(incident_id: str, request: Request, user: CurrentUser,
                    next((r for r in rows if r.link.kind == "new_incident"), rows[0] if rows else None))
     breakdown = [{"label": COMPONENT_LABELS.get(str(c.get("name")), str(c.get("name"))), **c}
                  for c in incident.priority_breakdown or []]
-    return await page(request, db, user, "incidents/detail.html", {
+    by_alert = {r.alert.id: r for r in rows}
+    events = await incident_timeline.entries(db, incident_id=incident.id, limit=2000)
+    story = [(item, by_alert.get(item.alert.id) if item.alert is not None else None)
+             for item in merged_history(timeline, events)]
+    people = await service.eligible_assignees(db, actor=user, company_id=incident.company_id)
+    names = await queries.user_names(db, [incident.assignee_id])
+    response = await page(request, db, user, "incidents/detail.html", {
         "i": incident, "company": company, "timeline": rows, "opening": opening,
         "opening_facts": facts(incident.explanation, readable), "breakdown": breakdown,
         "key": readable(incident.key), "assets": assets, "tools": tool_names(),
-        "duration": duration, "now": clock.now(),
+        "duration": duration, "now": now, "story": story, "event_icons": EVENT_ICONS, "event_labels": EVENT_LABELS,
+        "actions": actions_for(incident.status), "people": people,
+        "assignee_name": names.get(incident.assignee_id or "", ("", ""))[0],
+        "me_eligible": any(p.id == user.user_id for p in people),
+        "merge_candidates": await merge_candidates(db, user, incident, ""),
         "live_filter": json.dumps({"company_id": incident.company_id, "id": incident.id}),
+        **await _optional_context(db, user, request, incident, now),
     }, section="incidents")
+    response.headers.update(headers or {})
+    return response
+
+
+async def merge_candidates(db: AsyncSession, user: Principal, incident: Incident, q: str) -> list[Incident]:
+    """Other incidents of the same company to merge this one into (open ones first), by id or title search."""
+    text = q.strip()
+    if len(text) >= 16 and all(c in "0123456789abcdef" for c in text.lower()):
+        found = await db.get(Incident, text.lower())
+        ok = found is not None and found.company_id == incident.company_id and found.id != incident.id
+        return [found] if ok and found is not None and found.status != "merged" else []
+    flt = queries.IncidentFilter(company_id=incident.company_id, q=text, sort="last_seen")
+    rows = await queries.search_incidents(db, actor=user, flt=flt, limit=21)
+    rows = [r for r in rows if r.id != incident.id]
+    return sorted(rows, key=lambda r: r.status not in ("new", "acknowledged", "in_progress"))[:20]
