@@ -31,6 +31,7 @@ from alertwhisperer.correlation.models import Incident
 from alertwhisperer.correlation.service import correlate_deliveries
 from alertwhisperer.db import Base
 from alertwhisperer.ingest.models import Alert
+from alertwhisperer.notify import service as notify_service
 from tests.auth.helpers import cheap_argon2, user_id  # noqa: F401  (cheap_argon2: autouse fixture)
 from tests.factories import PASSWORD, bearer, login, make_asset, make_company, make_user
 
@@ -64,6 +65,10 @@ PARAMS: dict[str, Callable[[World], str]] = {
     "alert_id": lambda w: w.params["alert_id"],
     "incident_id": lambda w: w.params["incident_id"],
     "window_id": lambda w: w.params["window_id"],  # a maintenance window of company B
+    "schedule_id": lambda w: w.params["schedule_id"],  # an on-call schedule of company B
+    "override_id": lambda w: w.params["override_id"],  # an override of that schedule
+    "notification_id": lambda w: w.params["notification_id"],  # a notification of B's technician
+    "room": lambda w: f"company:{w.b}",  # company B's chat room
 }
 
 JSON_BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
@@ -78,6 +83,7 @@ JSON_BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
     ("POST", "/api/companies/{company_id}/heartbeats"): lambda w: {"name": "probe-hb", "interval_seconds": 300},
     ("POST", "/api/auth/password"): lambda w: {"current_password": "Wrong-Current-1", "new_password": STRONG},
     ("POST", "/api/auth/refresh"): lambda w: {"refresh_token": "awr_bogus"},
+    ("POST", "/api/chat/rooms/{room}/messages"): lambda w: {"body": "probe"},
 }
 
 
@@ -163,8 +169,26 @@ async def build_world(client: httpx.AsyncClient, sm: SM, settings: Settings, clo
                                      "start": "2030-01-01T00:00:00+00:00", "end": "2030-01-02T00:00:00+00:00"})
     assert window.status_code in (201, 404, 405), window.text
     w.params["window_id"] = "zeta-window"
+    sched = await client.post("/api/schedules", headers=bearer(tokens["msp_admin"]), json={
+        "company_id": b.id, "name": "Zeta Secret Rota",
+        "layers": [{"name": "Zeta layer", "starts_on": "2026-01-05", "members": [b_tech_id]}]})
+    assert sched.status_code == 201, sched.text
+    w.params["schedule_id"] = sched.json()["id"]
+    override = await client.post(f"/api/schedules/{w.params['schedule_id']}/overrides",
+                                 headers=bearer(tokens["msp_admin"]),
+                                 json={"user_id": b_tech_id, "starts_at": "2030-01-01T00:00:00+00:00",
+                                       "ends_at": "2030-01-02T00:00:00+00:00", "reason": "zeta swap"})
+    assert override.status_code == 201, override.text
+    w.params["override_id"] = override.json()["id"]
+    async with sm() as s:
+        notes = await notify_service.notify(s, clock=clock, kind="assignment", user_ids=[b_tech_id],
+                                            title="Zeta secret notification", company_id=b.id, severity="critical")
+        await s.commit()
+    w.params["notification_id"] = notes[0].id
     w.markers = ["Zeta Hidden Corp", "zeta-hidden", b.id, b_db.id, b_app.id, "zeta-secret-db", "zeta-secret-app",
-                 "10.99.0.5", b_tech_id, await user_id(sm, emails["b_admin"]), emails["b_tech"],
+                 "10.99.0.5", b_tech_id, "Zeta Secret Rota", w.params["schedule_id"], w.params["override_id"],
+                 w.params["notification_id"], "Zeta secret notification", await user_id(sm, emails["b_admin"]),
+                 emails["b_tech"],
                  emails["b_admin"], session_id, w.params["alert_id"], w.params["incident_id"], b.api_key,
                  b.company.api_key_hash, b_tech_tokens["refresh_token"], "Zeta Secret Upgrade"]
     return w

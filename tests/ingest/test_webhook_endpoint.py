@@ -158,13 +158,15 @@ async def test_inbox_job_processes_once_and_publishes_live(app: FastAPI, client:
     listener = asyncio.create_task(listen())
     await asyncio.sleep(0)
     worker = Worker(sessionmaker, build_registry(), clock, hub=hub)
-    assert await worker.run_until_idle() == 1
+    assert await worker.run_until_idle() == 2  # the inbox job, then the lifecycle job of the incident it opened
     await asyncio.wait_for(listener, timeout=5)
     assert {e.data["id"] for e in received} == set(r.json()["alert_ids"])
     assert all(e.type == "alert.received" and e.company_id == acme.id for e in received)
     async with sessionmaker() as s:
         delivery = await s.get(Delivery, r.json()["delivery_id"])
-        job = (await s.execute(select(Job))).scalar_one()
+        job = (await s.execute(select(Job).where(Job.kind == "ingest.process"))).scalar_one()
+        lifecycle = (await s.execute(select(Job).where(Job.kind == "incident.lifecycle"))).scalar_one()
+    assert lifecycle.status == DONE
     assert delivery is not None and delivery.status == "processed" and job.status == DONE
     assert await worker.run_until_idle() == 0
 

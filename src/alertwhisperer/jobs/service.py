@@ -15,9 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from alertwhisperer.db import new_id
 from alertwhisperer.jobs.models import CANCELLED, DEAD, DONE, PENDING, RUNNING, Job
 
 BASE_BACKOFF = 2.0
@@ -27,23 +29,23 @@ MAX_BACKOFF = 3600.0
 async def enqueue(session: AsyncSession, *, kind: str, now: datetime, payload: dict[str, Any] | None = None,
                   company_id: str | None = None, due_at: datetime | None = None, dedup_key: str | None = None,
                   max_attempts: int = 8) -> Job | None:
-    """Add a job in the caller's transaction. With a dedup_key already present, nothing is added (None)."""
-    if dedup_key is not None:
-        existing = (await session.execute(select(Job.id).where(Job.dedup_key == dedup_key))).first()
-        if existing:
-            return None
-    job = Job(kind=kind, payload=payload or {}, company_id=company_id, due_at=due_at or now,
-              dedup_key=dedup_key, max_attempts=max_attempts, created_at=now)
+    """Add a job in the caller's transaction. With a dedup_key already present, nothing is added (None).
+
+    A keyed job is one ``INSERT ... ON CONFLICT (dedup_key) DO NOTHING`` (SQLite and PostgreSQL): no read
+    first and no savepoint, so a concurrent enqueue of the same key is simply a no-op for the loser. The Job
+    returned for it is a detached copy of what was written."""
+    job = Job(id=new_id(), kind=kind, payload=payload or {}, company_id=company_id, due_at=due_at or now,
+              dedup_key=dedup_key, status=PENDING, attempts=0, max_attempts=max_attempts, created_at=now)
     if dedup_key is None:
         session.add(job)
         await session.flush()
         return job
-    try:
-        async with session.begin_nested():
-            session.add(job)
-    except IntegrityError:
-        return None  # a concurrent enqueue of the same key won
-    return job
+    values = {c.key: getattr(job, c.key) for c in Job.__table__.columns
+              if c.key not in ("lease_owner", "lease_expires_at", "last_error", "finished_at")}
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    result = await session.execute(insert(Job).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"]))
+    return job if result.rowcount else None  # type: ignore[attr-defined]
 
 
 def backoff(attempts: int, *, rng: random.Random | None = None) -> float:
