@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -75,7 +77,33 @@ async def seed_demo(session: AsyncSession, *, settings: Settings, clock: Clock) 
                    password=DEMO_PASSWORD, company_ids=[globex], category="Network",
                    skills=["Network", "Security"]),
     ]
+    made: dict[str, str] = {}
     for person in people:
-        await users.create_user(session, actor=None, settings=settings, clock=clock, data=person)
+        user, _ = await users.create_user(session, actor=None, settings=settings, clock=clock, data=person)
+        made[person.email.split("@")[0]] = user.id
+    await _seed_oncall(session, clock=clock, acme=acme, globex=globex, ids=made)
     _ = report
     return DemoInfo(DEMO_ADMIN, DEMO_PASSWORD)
+
+
+async def _seed_oncall(session: AsyncSession, *, clock: Clock, acme: str, globex: str, ids: dict[str, str]) -> None:
+    """Demo rotations, so incidents of the demo storm are assigned: Dana covers databases at both companies, Nico
+    Globex's network, and an MSP-wide team (Sam and Dana, weekly) catches everything else."""
+    from alertwhisperer.incidents.models import OnCallSchedule
+    from alertwhisperer.incidents.schedule_schemas import LayerIn
+
+    now = clock.now()
+    monday = (now - timedelta(days=now.weekday())).date()
+
+    def layer(name: str, members: list[str], rotation: str = "weekly") -> dict[str, Any]:
+        return LayerIn(name=name, rotation=rotation, starts_on=monday,
+                       members=members).model_dump(mode="json")
+
+    for company_id, name, category, layers in (
+            (acme, "Acme databases", "Database", [layer("Primary", [ids["dana"]])]),
+            (globex, "Globex databases", "Database", [layer("Primary", [ids["dana"]])]),
+            (globex, "Globex network", "Network", [layer("Primary", [ids["nico"]])]),
+            (None, "MSP on-call team", None, [layer("Weekly", [ids["sam"], ids["dana"]])])):
+        session.add(OnCallSchedule(company_id=company_id, name=name, category=category, timezone="Europe/Berlin",
+                                   description="Demo rotation", layers=layers, created_at=now, updated_at=now))
+    await session.flush()
