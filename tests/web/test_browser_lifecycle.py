@@ -1,6 +1,6 @@
 """A technician works an incident in real headless Chromium against a real server process: it is assigned to them
 (by an admin over the API) while their incident page is open and the page shows it live, then they acknowledge and
-resolve it with the page's buttons. The SLA countdown shows when the incident has SLA deadlines."""
+resolve it with the page's buttons; the SLA countdown is on the page."""
 
 from __future__ import annotations
 
@@ -47,10 +47,10 @@ def _setup(server: LiveServer) -> tuple[str, dict[str, Any], str]:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         found = _api(server, "GET", "/api/incidents", token, params={"company": company["id"]}).json()
-        if found:
+        if found and found[0].get("response_due_at"):  # the lifecycle job ran: SLA deadlines are set
             return token, found[0], email
         time.sleep(0.2)
-    raise AssertionError("the alert did not become an incident")
+    raise AssertionError("the alert did not become an incident with SLA deadlines")
 
 
 async def test_technician_gets_an_assignment_live_then_acknowledges_and_resolves(
@@ -76,13 +76,9 @@ async def test_technician_gets_an_assignment_live_then_acknowledges_and_resolves
     await expect(page.locator("[data-testid=assignee-name]")).to_have_text("Nina Nightshift")
     await expect(page.locator("[data-testid=timeline-event][data-kind=assignment]")).to_contain_text(
         "Assigned to Nina Nightshift")
-    bell = page.locator("[data-bell-count]")
-    if await bell.count():
-        await expect(bell).to_have_text("1")
+    await expect(page.locator("#bell [data-bell-count]")).to_have_text("1")
     assert await page.evaluate("window.__notReloaded") is True
-    sla = page.locator("[data-testid=sla-countdown]")
-    if _api(live_server, "GET", f"/api/incidents/{iid}", token).json().get("response_due_at"):
-        await expect(sla).to_be_visible()
+    await expect(page.locator("[data-testid=sla-countdown]").first).to_be_visible()
     await page.screenshot(path=f"{SHOTS}/aw-incident-assigned.png", full_page=True)
 
     # acknowledge, then resolve with a note, with the buttons

@@ -2,6 +2,11 @@
 
 The company's ``TenantState`` comes from ``store`` (in-process cache, snapshot + log in the database; the
 multi-process rules are described there). Idempotent: alerts that already have an outcome are skipped.
+
+Incidents merged by hand (``incidents.merging``) change only rows; the state still groups alerts into the merged
+source. When persisting, such an incident (row ``merged``, still its own incident in the state) is followed along
+``merged_into`` to its survivor: the alert is linked there, the survivor takes the source's new alert facts and
+reopens like any resolved incident when one fires, and the source row stays merged (no live event for it).
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ from alertwhisperer.correlation import snapshot, store
 from alertwhisperer.correlation.context import Tenant
 from alertwhisperer.correlation.decision import Decision, Explanation
 from alertwhisperer.correlation.models import Incident, IncidentAlert
+from alertwhisperer.correlation.priority import max_severity
 from alertwhisperer.correlation.state import IncidentState, TenantState
 from alertwhisperer.correlation.store import build_tenant, clear_cache, load_assets, policy_of
 from alertwhisperer.incidents import hooks
 from alertwhisperer.incidents.categories import category_for
-from alertwhisperer.incidents.models import ACTIVE_STATUSES, CLOSED, NEW, RESOLVED
+from alertwhisperer.incidents.models import ACTIVE_STATUSES, CLOSED, MERGED, NEW, RESOLVED
 from alertwhisperer.ingest.models import Alert
 from alertwhisperer.jobs import service as jobs
 from alertwhisperer.jobs.models import Job
@@ -176,8 +182,9 @@ async def _persist(session: AsyncSession, company_id: str, entry: store.Entry, a
         merged.update(dict.fromkeys(decision.merged))
     state, tenant = entry.state, entry.tenant
     await _register_discovered(session, company_id, decisions, now)
-    await _write_incidents(session, company_id, tenant, state, opened, list(touched), list(merged), now)
-    await _write_alerts(session, company_id, state, alerts, decisions, bulk=bulk)
+    survivors = await _write_incidents(session, company_id, tenant, state, opened, list(touched), list(merged), now,
+                                       decisions=decisions)
+    await _write_alerts(session, company_id, state, alerts, decisions, survivors, bulk=bulk)
     await _schedule_holds(session, company_id, state, decisions, now)
     await store.save(session, entry, now, data=snapshot_data)
 
@@ -197,21 +204,30 @@ async def _register_discovered(session: AsyncSession, company_id: str, decisions
 
 
 async def _write_incidents(session: AsyncSession, company_id: str, tenant: Tenant, state: TenantState,
-                           opened: dict[str, Decision], touched: list[str], merged: list[str], now: datetime
-                           ) -> None:
+                           opened: dict[str, Decision], touched: list[str], merged: list[str], now: datetime,
+                           *, decisions: Sequence[Decision] = ()) -> dict[str, str]:
+    """Write the incidents these decisions touched; returns incidents merged by hand -> their survivors' ids."""
     ids = list(dict.fromkeys([*touched, *merged]))
     existing = {r.id: r for r in (await session.execute(
         select(Incident).where(Incident.id.in_(ids), Incident.company_id == company_id))).scalars()} if ids else {}
+    # merged by hand: the row says merged while the state still has it as its own incident
+    by_hand = [i for i in ids if existing.get(i) is not None and existing[i].status == MERGED
+               and state.canonical(i) == i]
+    known = dict(existing)
+    found = await _survivors(session, company_id, known, by_hand) if by_hand else {}
+    folded: dict[str, Incident] = {}  # folded by correlation in this batch
     for incident_id in ids:
         row = existing.get(incident_id)
         canonical = state.canonical(incident_id)
         if canonical != incident_id:  # folded into another incident
-            if row is not None:
-                row.status, row.merged_into, row.updated_at = "merged", canonical, now
+            end = found.get(canonical)  # (folded into one merged by hand: into its survivor, unless it is this one)
+            if row is not None and row.status != MERGED and row is not end:  # (merged by hand: keeps its survivor)
+                row.status, row.merged_into, row.updated_at = MERGED, end.id if end else canonical, now
                 emit(session, Event("incident.updated", company_id, _event_data(row)))
+                folded[incident_id] = row
             continue
         incident = state.incidents.get(incident_id)
-        if incident is None:
+        if incident is None or incident_id in by_hand:
             continue
         values = incident_values(incident, tenant=tenant, now=now)
         if row is None:
@@ -229,14 +245,109 @@ async def _write_incidents(session: AsyncSession, company_id: str, tenant: Tenan
             continue
         kind = await _apply_lifecycle(session, row, values, now)
         emit(session, Event(kind, company_id, _event_data(row)))
+    if any(end.id in folded for end in found.values()):  # a survivor was folded just now: follow it further
+        found = await _survivors(session, company_id, known, by_hand)
+    survivors = await _carry_over(session, company_id, tenant, state, found, decisions, folded, now) if found else {}
     await session.flush()
     if merged:
         pairs = {m: state.canonical(m) for m in merged}
         for old, new in pairs.items():
+            new = survivors.get(new, new)
+            if new == old:  # kept as the survivor of a manual merge
+                continue
             await session.execute(update(Alert).where(Alert.company_id == company_id, Alert.incident_id == old)
                                   .values(incident_id=new).execution_options(synchronize_session=False))
             await session.execute(update(IncidentAlert).where(IncidentAlert.incident_id == old)
                                   .values(incident_id=new).execution_options(synchronize_session=False))
+    return survivors
+
+
+# --- incidents merged by hand ----------------------------------------------------------------------------------
+_MAX_CHAIN = 50
+
+
+def _chain_end(known: dict[str, Incident], absent: set[str], start: str) -> Incident | str | None:
+    """The survivor at the end of ``start``'s ``merged_into`` chain, the next id to load, or None (the chain
+    breaks, loops or leaves the company)."""
+    row, seen = known[start], {start}
+    while row.status == MERGED and row.merged_into:
+        nxt = row.merged_into
+        if nxt in seen or nxt in absent or len(seen) > _MAX_CHAIN:
+            return None
+        if nxt not in known:
+            return nxt
+        row = known[nxt]
+        seen.add(nxt)
+    return None if row.status == MERGED else row
+
+
+async def _survivors(session: AsyncSession, company_id: str, known: dict[str, Incident], starts: list[str]
+                     ) -> dict[str, Incident]:
+    """Each incident merged by hand -> its surviving row (one query per chain link not yet loaded)."""
+    found: dict[str, Incident] = {}
+    absent: set[str] = set()
+    pending = starts
+    while pending:
+        ends = {start: _chain_end(known, absent, start) for start in pending}
+        found.update({start: end for start, end in ends.items() if isinstance(end, Incident)})
+        for start in (start for start, end in ends.items() if end is None):
+            log.warning("correlation.merged_chain_broken", company_id=company_id, incident_id=start)
+        wanted = {end for end in ends.values() if isinstance(end, str)}
+        if wanted:
+            known.update({r.id: r for r in (await session.execute(select(Incident).where(
+                Incident.id.in_(sorted(wanted)), Incident.company_id == company_id))).scalars()})
+            absent |= wanted - known.keys()
+        pending = [start for start, end in ends.items() if isinstance(end, str)]
+    return found
+
+
+async def _carry_over(session: AsyncSession, company_id: str, tenant: Tenant, state: TenantState,
+                      found: dict[str, Incident], decisions: Sequence[Decision], folded: dict[str, Incident],
+                      now: datetime) -> dict[str, str]:
+    """What correlation grouped into incidents merged by hand goes to their survivors; returns source -> survivor.
+
+    The source row is left as it is. The survivor counts what arrived (a new alert: one more alert; a repeat or a
+    re-fire: one more repeat; an incident correlation folded into the source: its counts), takes the source's later
+    ``last_seen``, worse severity, higher priority, tools/symptoms/assets, and reopens like ``_apply_lifecycle``
+    reopens a resolved incident when an alert joins or fires again after it was resolved. It never resolves
+    because the source's alerts cleared (it resolves with its own alerts, or by hand).
+    """
+    arrived = {source_id: [0, 0, 0] for source_id in found}  # source -> [new alerts, repeats, fired (0/1)]
+    for decision in decisions:
+        counts = arrived.get(state.canonical(decision.incident_id)) if decision.incident_id else None
+        if counts is None or decision.status == "resolved":
+            continue
+        alert = state.alerts.get(decision.identity)  # a new alert's state is named after this notification
+        new = decision.kind in ("new_incident", "correlated") and alert is not None \
+            and alert.alert_id == decision.alert_id
+        counts[0 if new else 1] += 1
+        if decision.kind != "duplicate":  # joined or fired again (a repeat is not new activity)
+            counts[2] = 1
+        for row in filter(None, map(folded.get, decision.merged)):  # its alerts move to the survivor too
+            counts[0] += row.alert_count
+            counts[1] += row.duplicate_count
+    for source_id, survivor in found.items():
+        new_alerts, repeats, fired = arrived[source_id]
+        survivor.alert_count += new_alerts
+        survivor.duplicate_count += repeats
+        survivor.updated_at = now
+        incident = state.incidents.get(source_id)
+        if incident is None:  # forgotten by the state (e.g. a repeated resolve): only the link moves
+            continue
+        values = incident_values(incident, tenant=tenant, now=now)
+        survivor.first_seen = min(survivor.first_seen, values["first_seen"])
+        survivor.last_seen = max(survivor.last_seen, values["last_seen"])
+        survivor.severity = max_severity(survivor.severity, values["severity"])
+        if values["priority"] > survivor.priority:
+            survivor.priority, survivor.priority_breakdown = values["priority"], values["priority_breakdown"]
+        for name in ("tools", "symptoms", "asset_keys"):
+            setattr(survivor, name, sorted({*getattr(survivor, name), *values[name]}))
+        survivor.flapping = survivor.flapping or values["flapping"]
+        if fired:
+            await _reopen_if_fired(session, survivor, auto_resolved=values["status"] == RESOLVED, now=now)
+    for survivor in {s.id: s for s in found.values()}.values():
+        emit(session, Event("incident.updated", company_id, _event_data(survivor)))
+    return {source_id: survivor.id for source_id, survivor in found.items()}
 
 
 _LIFECYCLE_COLUMNS = ("status", "resolution_kind", "resolved_at", "time_to_resolve_seconds")
@@ -261,22 +372,34 @@ async def _apply_lifecycle(session: AsyncSession, row: Incident, values: dict[st
         await hooks.notify(session, company_id=row.company_id, incident_id=row.id, event=hooks.AUTO_RESOLVED,
                            now=now)
         return "incident.resolved"
-    if row.status in (RESOLVED, CLOSED):
-        if not auto_resolved and (row.resolved_at is None or row.last_seen > row.resolved_at):
-            row.status, row.resolution_kind, row.closed_at = NEW, "", None
-            row.resolved_at = row.time_to_resolve_seconds = None
-            await hooks.notify(session, company_id=row.company_id, incident_id=row.id, event=hooks.REOPENED,
-                               now=now)
-        elif auto_resolved and row.resolution_kind == "auto":  # the resolve hold moved: keep the state's time
-            row.resolved_at, row.time_to_resolve_seconds = values["resolved_at"], values["time_to_resolve_seconds"]
+    reopened = await _reopen_if_fired(session, row, auto_resolved=auto_resolved, now=now)
+    if not reopened and row.status in (RESOLVED, CLOSED) and auto_resolved and row.resolution_kind == "auto":
+        # the resolve hold moved: keep the state's time
+        row.resolved_at, row.time_to_resolve_seconds = values["resolved_at"], values["time_to_resolve_seconds"]
     return "incident.updated"
 
 
+async def _reopen_if_fired(session: AsyncSession, row: Incident, *, auto_resolved: bool, now: datetime) -> bool:
+    """Reopen a resolved or closed incident when its alerts fire (``auto_resolved``: the state says resolved)
+    and something arrived after it was resolved. True when it reopened."""
+    if row.status not in (RESOLVED, CLOSED) or auto_resolved:
+        return False
+    if row.resolved_at is not None and row.last_seen <= row.resolved_at:
+        return False
+    row.status, row.resolution_kind, row.closed_at = NEW, "", None
+    row.resolved_at = row.time_to_resolve_seconds = None
+    await hooks.notify(session, company_id=row.company_id, incident_id=row.id, event=hooks.REOPENED, now=now)
+    return True
+
+
 async def _write_alerts(session: AsyncSession, company_id: str, state: TenantState, alerts: list[Alert],
-                        decisions: list[Decision], *, bulk: bool = False) -> None:
+                        decisions: list[Decision], survivors: dict[str, str], *, bulk: bool = False) -> None:
+    """Each alert's outcome and its link to its incident (``survivors``: merged by hand -> where it lives on)."""
     updates: list[dict[str, Any]] = []
     for row, decision in zip(alerts, decisions, strict=True):
         incident_id = state.canonical(decision.incident_id) if decision.incident_id else None
+        if incident_id is not None:
+            incident_id = survivors.get(incident_id, incident_id)
         row.outcome, row.incident_id, row.decision_reason = decision.outcome, incident_id, decision.reason
         if bulk:
             updates.append({"id": row.id, "outcome": row.outcome, "incident_id": incident_id,

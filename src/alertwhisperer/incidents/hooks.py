@@ -11,7 +11,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from alertwhisperer.jobs import service as jobs
+from alertwhisperer.db import new_id
+from alertwhisperer.jobs.models import PENDING, Job
 
 LIFECYCLE_JOB = "incident.lifecycle"
 OPENED = "opened"
@@ -24,5 +25,8 @@ async def notify(session: AsyncSession, *, company_id: str, incident_id: str, ev
     """Enqueue the lifecycle job for ``event`` (one of ``EVENTS``) in the caller's transaction."""
     if event not in EVENTS:
         raise ValueError(f"unknown lifecycle event {event!r}")
-    await jobs.enqueue(session, kind=LIFECYCLE_JOB, now=now, company_id=company_id,
-                       payload={"incident_id": incident_id, "event": event, "at": now.isoformat()})
+    # Added, not flushed: correlation may open hundreds of incidents in one batch, and a flush each would
+    # cost more than the whole decision; the job is written with the batch's next flush or commit.
+    session.add(Job(id=new_id(), kind=LIFECYCLE_JOB, company_id=company_id, due_at=now, created_at=now,
+                    status=PENDING, attempts=0, max_attempts=8,
+                    payload={"incident_id": incident_id, "event": event, "at": now.isoformat()}))

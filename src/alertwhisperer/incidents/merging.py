@@ -9,9 +9,12 @@ derived from the first alert; each moved ``IncidentAlert`` row notes ``split_fro
 incident goes through the same lifecycle job as one correlation opened (category, SLA, auto-assignment).
 
 Caveat: correlation's in-memory state (``correlation.store``, rebuilt from the alert log) does not learn of a
-manual merge or split. A later notification of a moved alert's identity joins the incident correlation thinks it
-belongs to (for a merge: the merged source; the console then shows the survivor, whose alert list does not
-include that notification). Only the database record changes here.
+manual merge or split. For a merge, ``correlation.service`` follows ``merged_into`` when it stores decisions:
+what correlation still groups into the merged source is linked to the survivor (end of the chain), which takes
+the new alerts' counts, times, severity and tools and reopens when resolved; the source stays merged. The
+survivor's alert facts are still rewritten from its own correlation state when its own alerts arrive, and it
+auto-resolves with its own alerts only. For a split, a later notification of a moved alert's identity still
+joins the original incident.
 """
 
 from __future__ import annotations

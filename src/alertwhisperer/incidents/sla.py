@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alertwhisperer.correlation.models import Incident
+from alertwhisperer.db import new_id
 from alertwhisperer.incidents import escalation
 from alertwhisperer.incidents.models import ACTIVE_STATUSES, NEW
 from alertwhisperer.incidents.sla_countdown import sla_status
@@ -72,33 +73,33 @@ async def start(session: AsyncSession, *, incident: Incident, now: datetime) -> 
     incident.escalation_level, incident.escalated_at = 0, None
     await session.flush()
     target = policy.target(incident.severity)
+    timers: list[Job] = []
     for chain, due, minutes in (("response", response_due, target.response_minutes),
                                 ("resolution", resolution_due, target.resolution_minutes)):
         if due is None or minutes is None:
             continue
         lead = warning_lead(minutes, policy.warning_minutes)
         if lead is not None:
-            await _schedule(session, incident, f"{chain}_warning", due - lead, now)
-        await _schedule(session, incident, f"{chain}_breach", due, now)
+            timers.append(_timer(incident, f"{chain}_warning", due - lead, now))
+        timers.append(_timer(incident, f"{chain}_breach", due, now))
+    await jobs.enqueue_keyed(session, timers)  # one statement for the cycle's timers
 
 
-async def _schedule(session: AsyncSession, incident: Incident, timer: str, due_at: datetime, now: datetime) -> None:
+def _timer(incident: Incident, timer: str, due_at: datetime, now: datetime) -> Job:
     assert incident.sla_started_at is not None
-    await jobs.enqueue(session, kind=TIMER_JOB, now=now, company_id=incident.company_id, due_at=due_at,
-                       dedup_key=timer_key(incident.id, timer, incident.sla_started_at),
-                       payload={"incident_id": incident.id, "timer": timer,
-                                "sla_started_at": incident.sla_started_at.isoformat()})
+    return Job(id=new_id(), kind=TIMER_JOB, company_id=incident.company_id, due_at=due_at, created_at=now,
+               dedup_key=timer_key(incident.id, timer, incident.sla_started_at), max_attempts=8,
+               payload={"incident_id": incident.id, "timer": timer,
+                        "sla_started_at": incident.sla_started_at.isoformat()})
 
 
 async def _cancel(session: AsyncSession, incident: Incident, chains: tuple[Chain, ...], now: datetime) -> None:
     started = incident.sla_started_at
     if started is None:
         return
-    for chain in chains:
-        for what in ("warning", "breach"):
-            await jobs.cancel(session, dedup_key=timer_key(incident.id, f"{chain}_{what}", started), now=now)
-        for level in LEVELS:
-            await jobs.cancel(session, dedup_key=escalation.level_key(incident.id, chain, level, started), now=now)
+    keys = [timer_key(incident.id, f"{chain}_{what}", started) for chain in chains for what in ("warning", "breach")]
+    keys += [escalation.level_key(incident.id, chain, level, started) for chain in chains for level in LEVELS]
+    await jobs.cancel_many(session, dedup_keys=keys, now=now)
 
 
 async def on_acknowledged(session: AsyncSession, *, incident: Incident, now: datetime) -> None:

@@ -15,7 +15,7 @@ def build_registry() -> Registry:
     from alertwhisperer.notify import jobs as notify_jobs
 
     registry = Registry()
-    registry.register(PROCESS_JOB, process_delivery)
+    registry.register(PROCESS_JOB, process_delivery, urgent=True)  # alerts waiting to be seen
     registry.register(heartbeats.CHECK_JOB, heartbeats.check)
     registry.register(sns.CONFIRM_JOB, sns.confirm)
     registry.register(RESOLVE_JOB, resolve_due_job)

@@ -40,12 +40,30 @@ async def enqueue(session: AsyncSession, *, kind: str, now: datetime, payload: d
         session.add(job)
         await session.flush()
         return job
-    values = {c.key: getattr(job, c.key) for c in Job.__table__.columns
-              if c.key not in ("lease_owner", "lease_expires_at", "last_error", "finished_at")}
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    result = await session.execute(insert(Job).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"]))
-    return job if result.rowcount else None  # type: ignore[attr-defined]
+    return job if await enqueue_keyed(session, [job]) else None
+
+
+_INSERTED = tuple(c.key for c in Job.__table__.columns
+                  if c.key not in ("lease_owner", "lease_expires_at", "last_error", "finished_at"))
+
+
+async def enqueue_keyed(session: AsyncSession, jobs: list[Job]) -> int:
+    """Add keyed jobs (each with a ``dedup_key``) in one statement; keys already present are skipped. Returns
+    how many were added. Build them as ``Job(id=new_id(), kind=..., dedup_key=..., due_at=..., ...)``."""
+    if not jobs:
+        return 0
+    rows = []
+    for job in jobs:
+        if job.dedup_key is None:
+            raise ValueError("enqueue_keyed needs a dedup_key on every job")
+        job.id = job.id or new_id()
+        job.status, job.attempts = job.status or PENDING, job.attempts or 0
+        job.payload = job.payload or {}
+        job.max_attempts = job.max_attempts or 8
+        rows.append({name: getattr(job, name) for name in _INSERTED})
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = await session.execute(insert(Job).values(rows).on_conflict_do_nothing(index_elements=["dedup_key"]))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def backoff(attempts: int, *, rng: random.Random | None = None) -> float:
@@ -109,11 +127,18 @@ async def fail(session: AsyncSession, job: Job, *, worker: str, now: datetime, e
 
 async def cancel(session: AsyncSession, *, dedup_key: str, now: datetime) -> bool:
     """Cancel a pending scheduled job by its key (e.g. an SLA timer when the incident is resolved)."""
+    return bool(await cancel_many(session, dedup_keys=[dedup_key], now=now))
+
+
+async def cancel_many(session: AsyncSession, *, dedup_keys: list[str], now: datetime) -> int:
+    """Cancel the pending jobs with these keys in one statement; returns how many were pending."""
+    if not dedup_keys:
+        return 0
     result = await session.execute(
-        update(Job).where(Job.dedup_key == dedup_key, Job.status == PENDING)
+        update(Job).where(Job.dedup_key.in_(dedup_keys), Job.status == PENDING)
         .values(status=CANCELLED, finished_at=now)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def next_due(session: AsyncSession) -> datetime | None:

@@ -53,13 +53,27 @@ Handler = Callable[[JobContext, Job], Awaitable[None]]
 
 
 class Registry:
+    """Job kinds and their handlers. ``urgent`` kinds (the ingest inbox: alerts waiting to be seen) are claimed
+    before the others, which still get a share of every round (``Worker.SHARE``) so none starves."""
+
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
+        self._urgent: set[str] = set()
 
-    def register(self, kind: str, handler: Handler) -> None:
+    def register(self, kind: str, handler: Handler, *, urgent: bool = False) -> None:
         if kind in self._handlers:
             raise ValueError(f"a handler for job kind {kind!r} is already registered")
         self._handlers[kind] = handler
+        if urgent:
+            self._urgent.add(kind)
+
+    @property
+    def urgent_kinds(self) -> list[str]:
+        return sorted(self._urgent)
+
+    @property
+    def other_kinds(self) -> list[str]:
+        return sorted(set(self._handlers) - self._urgent)
 
     def get(self, kind: str) -> Handler | None:
         return self._handlers.get(kind)
@@ -91,11 +105,21 @@ class Worker:
         """Tell the loop there is new work (called after a commit that enqueued a job)."""
         self._wake.set()
 
+    SHARE = 4  # jobs of other kinds claimed in every round even while urgent ones fill the batch
+
     async def run_once(self) -> int:
         """Claim and run one batch of due jobs; returns how many ran. Tests call this with a fake clock."""
+        urgent, other = self.registry.urgent_kinds, self.registry.other_kinds
         async with self.sessionmaker() as session:
-            jobs = await service.claim(session, worker=self.name, now=self.clock.now(), lease=self.lease,
-                                       limit=self.batch, kinds=self.registry.kinds)
+            if not urgent:
+                jobs = await service.claim(session, worker=self.name, now=self.clock.now(), lease=self.lease,
+                                           limit=self.batch, kinds=self.registry.kinds)
+            else:
+                jobs = await service.claim(session, worker=self.name, now=self.clock.now(), lease=self.lease,
+                                           limit=self.batch, kinds=urgent)
+                if other:
+                    jobs += await service.claim(session, worker=self.name, now=self.clock.now(), lease=self.lease,
+                                                limit=max(self.batch - len(jobs), self.SHARE), kinds=other)
         for job in jobs:
             await self._run(job)
         return len(jobs)
