@@ -74,8 +74,8 @@ async def test_technician_gets_an_assignment_live_then_acknowledges_and_resolves
     r = _api(live_server, "POST", f"/api/incidents/{iid}/assign", token, json={"user_id": nina})
     assert r.status_code == 200, r.text
     await expect(page.locator("[data-testid=assignee-name]")).to_have_text("Nina Nightshift")
-    await expect(page.locator("[data-testid=timeline-event][data-kind=assignment]")).to_contain_text(
-        "Assigned to Nina Nightshift")
+    await expect(page.locator("[data-testid=timeline-event][data-kind=assignment]").filter(
+        has_text="Assigned to Nina Nightshift")).to_have_count(1)
     await expect(page.locator("#bell [data-bell-count]")).to_have_text("1")
     assert await page.evaluate("window.__notReloaded") is True
     await expect(page.locator("[data-testid=sla-countdown]").first).to_be_visible()
