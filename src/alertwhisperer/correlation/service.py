@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from alertwhisperer.correlation import snapshot, store
+from alertwhisperer.correlation import manual_merges, snapshot, store
 from alertwhisperer.correlation.context import Tenant
 from alertwhisperer.correlation.decision import Decision, Explanation
 from alertwhisperer.correlation.models import Incident, IncidentAlert
@@ -214,7 +214,7 @@ async def _write_incidents(session: AsyncSession, company_id: str, tenant: Tenan
     by_hand = [i for i in ids if existing.get(i) is not None and existing[i].status == MERGED
                and state.canonical(i) == i]
     known = dict(existing)
-    found = await _survivors(session, company_id, known, by_hand) if by_hand else {}
+    found = await manual_merges.survivors(session, company_id, known, by_hand) if by_hand else {}
     folded: dict[str, Incident] = {}  # folded by correlation in this batch
     for incident_id in ids:
         row = existing.get(incident_id)
@@ -246,7 +246,7 @@ async def _write_incidents(session: AsyncSession, company_id: str, tenant: Tenan
         kind = await _apply_lifecycle(session, row, values, now)
         emit(session, Event(kind, company_id, _event_data(row)))
     if any(end.id in folded for end in found.values()):  # a survivor was folded just now: follow it further
-        found = await _survivors(session, company_id, known, by_hand)
+        found = await manual_merges.survivors(session, company_id, known, by_hand)
     survivors = await _carry_over(session, company_id, tenant, state, found, decisions, folded, now) if found else {}
     await session.flush()
     if merged:
@@ -263,44 +263,6 @@ async def _write_incidents(session: AsyncSession, company_id: str, tenant: Tenan
 
 
 # --- incidents merged by hand ----------------------------------------------------------------------------------
-_MAX_CHAIN = 50
-
-
-def _chain_end(known: dict[str, Incident], absent: set[str], start: str) -> Incident | str | None:
-    """The survivor at the end of ``start``'s ``merged_into`` chain, the next id to load, or None (the chain
-    breaks, loops or leaves the company)."""
-    row, seen = known[start], {start}
-    while row.status == MERGED and row.merged_into:
-        nxt = row.merged_into
-        if nxt in seen or nxt in absent or len(seen) > _MAX_CHAIN:
-            return None
-        if nxt not in known:
-            return nxt
-        row = known[nxt]
-        seen.add(nxt)
-    return None if row.status == MERGED else row
-
-
-async def _survivors(session: AsyncSession, company_id: str, known: dict[str, Incident], starts: list[str]
-                     ) -> dict[str, Incident]:
-    """Each incident merged by hand -> its surviving row (one query per chain link not yet loaded)."""
-    found: dict[str, Incident] = {}
-    absent: set[str] = set()
-    pending = starts
-    while pending:
-        ends = {start: _chain_end(known, absent, start) for start in pending}
-        found.update({start: end for start, end in ends.items() if isinstance(end, Incident)})
-        for start in (start for start, end in ends.items() if end is None):
-            log.warning("correlation.merged_chain_broken", company_id=company_id, incident_id=start)
-        wanted = {end for end in ends.values() if isinstance(end, str)}
-        if wanted:
-            known.update({r.id: r for r in (await session.execute(select(Incident).where(
-                Incident.id.in_(sorted(wanted)), Incident.company_id == company_id))).scalars()})
-            absent |= wanted - known.keys()
-        pending = [start for start, end in ends.items() if isinstance(end, str)]
-    return found
-
-
 async def _carry_over(session: AsyncSession, company_id: str, tenant: Tenant, state: TenantState,
                       found: dict[str, Incident], decisions: Sequence[Decision], folded: dict[str, Incident],
                       now: datetime) -> dict[str, str]:
