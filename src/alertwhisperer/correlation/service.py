@@ -12,7 +12,6 @@ reopens like any resolved incident when one fires, and the source row stays merg
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -22,14 +21,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from alertwhisperer.correlation import manual_merges, snapshot, store
 from alertwhisperer.correlation.context import Tenant
-from alertwhisperer.correlation.decision import Decision, Explanation
+from alertwhisperer.correlation.decision import Decision
 from alertwhisperer.correlation.models import Incident, IncidentAlert
-from alertwhisperer.correlation.priority import max_severity
-from alertwhisperer.correlation.state import IncidentState, TenantState
+from alertwhisperer.correlation.rows import (
+    apply_lifecycle,
+    event_data,
+    explanation_dict,
+    incident_values,
+    opening_values,
+)
+from alertwhisperer.correlation.state import TenantState
 from alertwhisperer.correlation.store import build_tenant, clear_cache, load_assets, policy_of
 from alertwhisperer.incidents import hooks
-from alertwhisperer.incidents.categories import category_for
-from alertwhisperer.incidents.models import ACTIVE_STATUSES, CLOSED, MERGED, NEW, RESOLVED
+from alertwhisperer.incidents.models import ACTIVE_STATUSES, MERGED, RESOLVED
 from alertwhisperer.ingest.models import Alert
 from alertwhisperer.jobs import service as jobs
 from alertwhisperer.jobs.models import Job
@@ -42,54 +46,6 @@ log = structlog.get_logger(__name__)
 RESOLVE_JOB = "incident.resolve_due"
 __all__ = ["RESOLVE_JOB", "build_tenant", "clear_cache", "correlate_deliveries", "explanation_dict",
            "incident_values", "load_assets", "opening_values", "policy_of", "resolve_due", "resolve_due_job"]
-
-
-# --- incident rows ---------------------------------------------------------------------------------------------
-def incident_values(incident: IncidentState, *, tenant: Tenant, now: datetime) -> dict[str, Any]:
-    """The columns of an incident row that follow from its state (not id/company/title/symptom/key)."""
-    resolved = incident.status_at(now) == "resolved"
-    score = incident.priority(now)
-    return {
-        "status": RESOLVED if resolved else NEW, "resolution_kind": "auto" if resolved else "",
-        "severity": incident.severity,
-        "symptoms": sorted(incident.symptoms), "root_asset_key": incident.root,
-        "root_asset_name": tenant.assets.display_name(incident.root) if incident.root else "",
-        "asset_keys": sorted(incident.asset_symptoms), "tools": sorted(incident.tools),
-        "first_seen": incident.opened_at, "last_seen": incident.last_seen,
-        "resolves_at": None if incident.firing else incident.resolve_at,
-        "resolved_at": incident.resolve_at if resolved else None,
-        "time_to_resolve_seconds": (incident.resolve_at - incident.opened_at).total_seconds()
-        if resolved and incident.resolve_at else None,
-        "alert_count": len(incident.alerts), "duplicate_count": max(incident.notifications - len(incident.alerts), 0),
-        "reopen_count": incident.reopen_count, "flapping": incident.flapping, "priority": score.total,
-        "priority_breakdown": [{"name": n, "points": p, "detail": d} for n, p, d in score.as_list()],
-    }
-
-
-_EXPLANATION_FIELDS = tuple(f.name for f in fields(Explanation))
-
-
-def explanation_dict(explanation: Explanation) -> dict[str, Any]:
-    """``Explanation.as_dict()`` without ``dataclasses.asdict``'s deep copies (its values are flat)."""
-    data = {name: getattr(explanation, name) for name in _EXPLANATION_FIELDS}
-    for name in ("topology_path", "merged", "notes"):
-        data[name] = list(data[name])
-    if explanation.topology_path:
-        data["topology_path_text"] = explanation.path_text
-    return data
-
-
-def opening_values(decision: Decision) -> dict[str, Any]:
-    """Columns fixed when an incident opens: what it is about and why it opened."""
-    symptom = decision.symptom
-    return {"symptom": symptom, "category": category_for(symptom),
-            "title": f"{symptom.replace('_', ' ')} on {decision.asset.name}"[:500],
-            "key": decision.explanation.key[:600], "explanation": explanation_dict(decision.explanation)}
-
-
-def _event_data(row: Incident) -> dict[str, Any]:
-    return {"id": row.id, "title": row.title, "status": row.status, "severity": row.severity,
-            "priority": row.priority, "alert_count": row.alert_count, "root_asset": row.root_asset_name}
 
 
 # --- processing ------------------------------------------------------------------------------------------------
@@ -223,7 +179,7 @@ async def _write_incidents(session: AsyncSession, company_id: str, tenant: Tenan
             end = found.get(canonical)  # (folded into one merged by hand: into its survivor, unless it is this one)
             if row is not None and row.status != MERGED and row is not end:  # (merged by hand: keeps its survivor)
                 row.status, row.merged_into, row.updated_at = MERGED, end.id if end else canonical, now
-                emit(session, Event("incident.updated", company_id, _event_data(row)))
+                emit(session, Event("incident.updated", company_id, event_data(row)))
                 folded[incident_id] = row
             continue
         incident = state.incidents.get(incident_id)
@@ -240,14 +196,15 @@ async def _write_incidents(session: AsyncSession, company_id: str, tenant: Tenan
                 values |= opening_values(opening)
             row = Incident(id=incident_id, company_id=company_id, created_at=now, updated_at=now, **values)
             session.add(row)
-            emit(session, Event("incident.created", company_id, _event_data(row)))
+            emit(session, Event("incident.created", company_id, event_data(row)))
             await hooks.notify(session, company_id=company_id, incident_id=incident_id, event=hooks.OPENED, now=now)
             continue
-        kind = await _apply_lifecycle(session, row, values, now)
-        emit(session, Event(kind, company_id, _event_data(row)))
+        kind = await apply_lifecycle(session, row, values, now)
+        emit(session, Event(kind, company_id, event_data(row)))
     if any(end.id in folded for end in found.values()):  # a survivor was folded just now: follow it further
         found = await manual_merges.survivors(session, company_id, known, by_hand)
-    survivors = await _carry_over(session, company_id, tenant, state, found, decisions, folded, now) if found else {}
+    survivors = (await manual_merges.carry_over(session, company_id, tenant, state, found, decisions, folded, now)
+                 if found else {})
     await session.flush()
     if merged:
         pairs = {m: state.canonical(m) for m in merged}
@@ -260,98 +217,6 @@ async def _write_incidents(session: AsyncSession, company_id: str, tenant: Tenan
             await session.execute(update(IncidentAlert).where(IncidentAlert.incident_id == old)
                                   .values(incident_id=new).execution_options(synchronize_session=False))
     return survivors
-
-
-# --- incidents merged by hand ----------------------------------------------------------------------------------
-async def _carry_over(session: AsyncSession, company_id: str, tenant: Tenant, state: TenantState,
-                      found: dict[str, Incident], decisions: Sequence[Decision], folded: dict[str, Incident],
-                      now: datetime) -> dict[str, str]:
-    """What correlation grouped into incidents merged by hand goes to their survivors; returns source -> survivor.
-
-    The source row is left as it is. The survivor counts what arrived (a new alert: one more alert; a repeat or a
-    re-fire: one more repeat; an incident correlation folded into the source: its counts), takes the source's later
-    ``last_seen``, worse severity, higher priority, tools/symptoms/assets, and reopens like ``_apply_lifecycle``
-    reopens a resolved incident when an alert joins or fires again after it was resolved. It never resolves
-    because the source's alerts cleared (it resolves with its own alerts, or by hand).
-    """
-    arrived = {source_id: [0, 0, 0] for source_id in found}  # source -> [new alerts, repeats, fired (0/1)]
-    for decision in decisions:
-        counts = arrived.get(state.canonical(decision.incident_id)) if decision.incident_id else None
-        if counts is None or decision.status == "resolved":
-            continue
-        alert = state.alerts.get(decision.identity)  # a new alert's state is named after this notification
-        new = decision.kind in ("new_incident", "correlated") and alert is not None \
-            and alert.alert_id == decision.alert_id
-        counts[0 if new else 1] += 1
-        if decision.kind != "duplicate":  # joined or fired again (a repeat is not new activity)
-            counts[2] = 1
-        for row in filter(None, map(folded.get, decision.merged)):  # its alerts move to the survivor too
-            counts[0] += row.alert_count
-            counts[1] += row.duplicate_count
-    for source_id, survivor in found.items():
-        new_alerts, repeats, fired = arrived[source_id]
-        survivor.alert_count += new_alerts
-        survivor.duplicate_count += repeats
-        survivor.updated_at = now
-        incident = state.incidents.get(source_id)
-        if incident is None:  # forgotten by the state (e.g. a repeated resolve): only the link moves
-            continue
-        values = incident_values(incident, tenant=tenant, now=now)
-        survivor.first_seen = min(survivor.first_seen, values["first_seen"])
-        survivor.last_seen = max(survivor.last_seen, values["last_seen"])
-        survivor.severity = max_severity(survivor.severity, values["severity"])
-        if values["priority"] > survivor.priority:
-            survivor.priority, survivor.priority_breakdown = values["priority"], values["priority_breakdown"]
-        for name in ("tools", "symptoms", "asset_keys"):
-            setattr(survivor, name, sorted({*getattr(survivor, name), *values[name]}))
-        survivor.flapping = survivor.flapping or values["flapping"]
-        if fired:
-            await _reopen_if_fired(session, survivor, auto_resolved=values["status"] == RESOLVED, now=now)
-    for survivor in {s.id: s for s in found.values()}.values():
-        emit(session, Event("incident.updated", company_id, _event_data(survivor)))
-    return {source_id: survivor.id for source_id, survivor in found.items()}
-
-
-_LIFECYCLE_COLUMNS = ("status", "resolution_kind", "resolved_at", "time_to_resolve_seconds")
-
-
-async def _apply_lifecycle(session: AsyncSession, row: Incident, values: dict[str, Any], now: datetime) -> str:
-    """Update a stored incident from its correlation state without undoing what people did to it.
-
-    Alert facts always follow the state. The status follows it only where the lifecycle allows: an active
-    incident (new, acknowledged, in progress) resolves by itself when its alerts clear; a resolved or closed
-    one reopens when an alert fires again after it was resolved (a technician resolving it while its alerts
-    still fire keeps it resolved until the tool reports again). Returns the live event's type.
-    """
-    for name, value in values.items():
-        if name not in _LIFECYCLE_COLUMNS:
-            setattr(row, name, value)
-    row.updated_at = now
-    auto_resolved = values["status"] == RESOLVED
-    if row.status in ACTIVE_STATUSES and auto_resolved:
-        row.status, row.resolution_kind = RESOLVED, "auto"
-        row.resolved_at, row.time_to_resolve_seconds = values["resolved_at"], values["time_to_resolve_seconds"]
-        await hooks.notify(session, company_id=row.company_id, incident_id=row.id, event=hooks.AUTO_RESOLVED,
-                           now=now)
-        return "incident.resolved"
-    reopened = await _reopen_if_fired(session, row, auto_resolved=auto_resolved, now=now)
-    if not reopened and row.status in (RESOLVED, CLOSED) and auto_resolved and row.resolution_kind == "auto":
-        # the resolve hold moved: keep the state's time
-        row.resolved_at, row.time_to_resolve_seconds = values["resolved_at"], values["time_to_resolve_seconds"]
-    return "incident.updated"
-
-
-async def _reopen_if_fired(session: AsyncSession, row: Incident, *, auto_resolved: bool, now: datetime) -> bool:
-    """Reopen a resolved or closed incident when its alerts fire (``auto_resolved``: the state says resolved)
-    and something arrived after it was resolved. True when it reopened."""
-    if row.status not in (RESOLVED, CLOSED) or auto_resolved:
-        return False
-    if row.resolved_at is not None and row.last_seen <= row.resolved_at:
-        return False
-    row.status, row.resolution_kind, row.closed_at = NEW, "", None
-    row.resolved_at = row.time_to_resolve_seconds = None
-    await hooks.notify(session, company_id=row.company_id, incident_id=row.id, event=hooks.REOPENED, now=now)
-    return True
 
 
 async def _write_alerts(session: AsyncSession, company_id: str, state: TenantState, alerts: list[Alert],
@@ -403,13 +268,13 @@ async def resolve_due(session: AsyncSession, *, now: datetime, company_id: str, 
         if incident is not None and incident.status_at(now) != "resolved":
             return False  # fired again, or the hold moved (its own job is scheduled)
         if incident is not None:
-            await _apply_lifecycle(session, row, incident_values(incident, tenant=entry.tenant, now=now), now)
+            await apply_lifecycle(session, row, incident_values(incident, tenant=entry.tenant, now=now), now)
         else:  # pruned from the state: it resolved long ago
             row.status, row.resolution_kind, row.resolved_at = RESOLVED, "auto", row.resolves_at or now
             row.updated_at = now
             await hooks.notify(session, company_id=company_id, incident_id=row.id, event=hooks.AUTO_RESOLVED,
                                now=now)
-        emit(session, Event("incident.resolved", company_id, _event_data(row)))
+        emit(session, Event("incident.resolved", company_id, event_data(row)))
         await session.flush()
         return True
 

@@ -14,7 +14,7 @@ from alertwhisperer.auth.models import User
 from alertwhisperer.auth.principal import Principal
 from alertwhisperer.clock import Clock
 from alertwhisperer.correlation.models import Incident
-from alertwhisperer.correlation.service import _event_data
+from alertwhisperer.correlation.rows import event_data
 from alertwhisperer.errors import Conflict, NotFound
 from alertwhisperer.incidents import sla, timeline
 from alertwhisperer.incidents.models import MERGED
@@ -34,12 +34,6 @@ async def load(session: AsyncSession, *, actor: Principal, incident_id: str, all
         raise Conflict(f"incident was merged into {incident.merged_into}; act on that incident instead",
                        details={"merged_into": incident.merged_into})
     return incident
-
-
-def event_data(row: Incident) -> dict[str, Any]:
-    """Correlation's live event data plus the lifecycle fields pages show."""
-    return {**_event_data(row), "assignee_id": row.assignee_id, "escalation_level": row.escalation_level,
-            "category": row.category}
 
 
 async def record(session: AsyncSession, *, actor: Principal, clock: Clock, incident: Incident, action: str,

@@ -20,6 +20,7 @@ from alertwhisperer.auth.models import Membership, User
 from alertwhisperer.auth.principal import Role
 from alertwhisperer.clock import Clock
 from alertwhisperer.correlation.models import Incident
+from alertwhisperer.correlation.rows import event_data
 from alertwhisperer.incidents import timeline
 from alertwhisperer.incidents.autoassign import system_assign
 from alertwhisperer.incidents.sla_policy import Chain, SlaPolicy
@@ -48,13 +49,6 @@ def _due(incident: Incident, chain: Chain) -> datetime:
     due = incident.response_due_at if chain == "response" else incident.resolution_due_at
     assert due is not None
     return due
-
-
-def event_data(incident: Incident) -> dict[str, Any]:
-    """``incident.updated``'s data (the shape correlation uses, plus the escalation level)."""
-    return {"id": incident.id, "title": incident.title, "status": incident.status, "severity": incident.severity,
-            "priority": incident.priority, "alert_count": incident.alert_count,
-            "root_asset": incident.root_asset_name, "escalation_level": incident.escalation_level}
 
 
 async def _users(session: AsyncSession, user_ids: list[str]) -> list[User]:

@@ -13,6 +13,7 @@ from alertwhisperer.audit import service as audit
 from alertwhisperer.auth.models import User
 from alertwhisperer.clock import Clock
 from alertwhisperer.correlation.models import Incident
+from alertwhisperer.correlation.rows import event_data
 from alertwhisperer.incidents import hooks, sla, timeline
 from alertwhisperer.incidents.autoassign import system_assign
 from alertwhisperer.incidents.categories import category_for
@@ -28,11 +29,6 @@ SYSTEM_ACTOR = "system (auto-assignment)"
 def register(registry: Registry) -> None:
     """Add this domain's job handlers to the worker's registry."""
     registry.register(hooks.LIFECYCLE_JOB, lifecycle_job)
-
-
-def event_data(row: Incident) -> dict[str, object]:
-    return {"id": row.id, "title": row.title, "status": row.status, "severity": row.severity,
-            "priority": row.priority, "assignee_id": row.assignee_id, "escalation_level": row.escalation_level}
 
 
 async def lifecycle_job(ctx: JobContext, job: Job) -> None:

@@ -7,7 +7,7 @@ an acknowledged incident) changes nothing and is not an error. Every change is a
 the incident's timeline and announced live (``incident.updated``) in the caller's transaction, and tells the SLA
 timers (``incidents.sla``): acknowledge → ``on_acknowledged``, resolve/close/merge → ``stop``, reopen → ``start``.
 
-Correlation interplay (``correlation.service._apply_lifecycle``): correlation resolves an *active* incident by
+Correlation interplay (``correlation.rows.apply_lifecycle``): correlation resolves an *active* incident by
 itself when its alerts clear, and reopens a resolved or closed one when one of its alerts fires after
 ``resolved_at``. A manual resolve does not touch correlation's in-memory state: if the tool reports the alert
 again, the incident reopens.
