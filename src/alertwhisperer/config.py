@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=15.0, gt=0, le=300, description="seconds for connecting and each command")
     apprise_timeout: float = Field(default=20.0, gt=0, le=300, description="seconds for one Apprise notification")
 
+    # The optional AI advisor of the remediation decision engine (off by default; it can only suggest).
+    advisor_provider: Literal["off", "anthropic", "openai", "bedrock", "gemini"] = "off"
+    advisor_model: str = ""
+    advisor_api_key: SecretStr | None = None
+    advisor_base_url: str | None = Field(default=None, description="OpenAI-compatible servers (local models too)")
+    advisor_region: str = "us-east-1"  # Bedrock
+    advisor_timeout: float = Field(default=8.0, gt=0, le=120, description="seconds before the rules decide alone")
+
     # Filled in by resolve(); True when the secret key was generated and persisted by us.
     secret_generated: bool = False
 

@@ -39,6 +39,11 @@ from alertwhisperer.ops.api import router as ops_router
 from alertwhisperer.ops.middleware import Metrics, RequestMiddleware
 from alertwhisperer.realtime.api import router as realtime_router
 from alertwhisperer.realtime.hub import make_hub
+from alertwhisperer.remediation.access_api import router as access_router
+from alertwhisperer.remediation.approvals_api import router as approvals_router
+from alertwhisperer.remediation.executions_api import router as executions_router
+from alertwhisperer.remediation.patches_api import router as patches_router
+from alertwhisperer.remediation.runbooks_api import router as runbooks_router
 from alertwhisperer.tenants.api import router as tenants_router
 
 log = structlog.get_logger(__name__)
@@ -117,7 +122,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     for router in (ops_router, auth_router, users_router, tenants_router, audit_router, ingest_router,
                    integrations_router, incidents_router, correlation_settings_router, lifecycle_router,
-                   schedules_router, sla_router, notify_router, chat_router, realtime_router):
+                   schedules_router, sla_router, notify_router, chat_router, realtime_router, runbooks_router,
+                   access_router, approvals_router, executions_router, patches_router):
         app.include_router(router)
     from alertwhisperer.web import mount_web
 

@@ -22,6 +22,7 @@ from alertwhisperer.jobs.models import Job
 from alertwhisperer.jobs.worker import JobContext, PermanentError, Registry
 from alertwhisperer.notify import service as notify
 from alertwhisperer.realtime.hub import Event, emit
+from alertwhisperer.remediation import hooks as remediation_hooks
 
 SYSTEM_ACTOR = "system (auto-assignment)"
 
@@ -55,6 +56,8 @@ async def _opened(session: AsyncSession, clock: Clock, incident: Incident, *, re
                               body="Reopened: an alert fired again after it was resolved",
                               data={"reopen_count": incident.reopen_count})
     await sla.start(session, incident=incident, now=now)
+    await remediation_hooks.request_decision(session, company_id=incident.company_id, incident_id=incident.id,
+                                             opening=incident.reopen_count, now=now)
     if incident.assignee_id is not None and await _available(session, incident.assignee_id):
         if reopened:
             await notify.notify(session, clock=clock, kind="assignment", user_ids=[incident.assignee_id],

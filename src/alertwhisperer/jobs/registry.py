@@ -13,6 +13,7 @@ def build_registry() -> Registry:
     from alertwhisperer.ingest.flows import process_delivery
     from alertwhisperer.ingest.service import PROCESS_JOB
     from alertwhisperer.notify import jobs as notify_jobs
+    from alertwhisperer.remediation import jobs as remediation_jobs
 
     registry = Registry()
     registry.register(PROCESS_JOB, process_delivery, urgent=True)  # alerts waiting to be seen
@@ -22,4 +23,5 @@ def build_registry() -> Registry:
     incident_flows.register(registry)  # the incident lifecycle (opened, reopened, resolved by itself)
     sla.register(registry)  # SLA warnings, breaches and escalation levels
     notify_jobs.register(registry)  # sending notifications
+    remediation_jobs.register(registry)  # decisions, runbook executions, patch scans
     return registry

@@ -94,6 +94,15 @@ async def claim(session: AsyncSession, *, worker: str, now: datetime, lease: tim
     return jobs
 
 
+async def extend_lease(session: AsyncSession, *, job_id: str, worker: str, until: datetime) -> bool:
+    """Push a running job's lease to ``until`` while its handler still works (only by the lease's holder)."""
+    result = await session.execute(
+        update(Job).where(Job.id == job_id, Job.lease_owner == worker, Job.status == RUNNING)
+        .values(lease_expires_at=until)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: str

@@ -43,10 +43,21 @@ class PermanentError(Exception):
 
 @dataclass(frozen=True)
 class JobContext:
+    """What a handler gets. ``session`` is the job's own: effects written there commit together with the job's
+    completion. Long handlers (``background`` kinds) that must commit progress on the way use ``sessionmaker``
+    for short transactions of their own and ``hub`` to publish what those emitted (``publish``)."""
+
     session: AsyncSession
     clock: Clock
     worker: str
     settings: Settings | None = None
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    hub: Hub | None = None
+
+    async def publish(self, session: AsyncSession) -> None:
+        """Send the live events ``session`` emitted (call after its commit)."""
+        if self.hub is not None:
+            await publish_pending(session, self.hub)
 
 
 Handler = Callable[[JobContext, Job], Awaitable[None]]
@@ -54,26 +65,37 @@ Handler = Callable[[JobContext, Job], Awaitable[None]]
 
 class Registry:
     """Job kinds and their handlers. ``urgent`` kinds (the ingest inbox: alerts waiting to be seen) are claimed
-    before the others, which still get a share of every round (``Worker.SHARE``) so none starves."""
+    before the others, which still get a share of every round (``Worker.SHARE``) so none starves.
+    ``background`` kinds (runbook executions: minutes on a remote host) run beside the rounds, at most
+    ``Worker.BACKGROUND`` at a time, with their lease kept fresh while they run, so they never hold up the rest."""
 
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
         self._urgent: set[str] = set()
+        self._background: set[str] = set()
 
-    def register(self, kind: str, handler: Handler, *, urgent: bool = False) -> None:
+    def register(self, kind: str, handler: Handler, *, urgent: bool = False, background: bool = False) -> None:
         if kind in self._handlers:
             raise ValueError(f"a handler for job kind {kind!r} is already registered")
+        if urgent and background:
+            raise ValueError("a job kind is either urgent or background")
         self._handlers[kind] = handler
         if urgent:
             self._urgent.add(kind)
+        if background:
+            self._background.add(kind)
 
     @property
     def urgent_kinds(self) -> list[str]:
         return sorted(self._urgent)
 
     @property
+    def background_kinds(self) -> list[str]:
+        return sorted(self._background)
+
+    @property
     def other_kinds(self) -> list[str]:
-        return sorted(set(self._handlers) - self._urgent)
+        return sorted(set(self._handlers) - self._urgent - self._background)
 
     def get(self, kind: str) -> Handler | None:
         return self._handlers.get(kind)
@@ -98,6 +120,7 @@ class Worker:
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._lock_dir = liveness.lock_dir(sessionmaker.kw.get("bind"))
         self._lock = liveness.WorkerLock(self._lock_dir, self.name) if self._lock_dir else None
 
@@ -106,14 +129,17 @@ class Worker:
         self._wake.set()
 
     SHARE = 4  # jobs of other kinds claimed in every round even while urgent ones fill the batch
+    BACKGROUND = 4  # background jobs (executions) running at once in this worker
 
     async def run_once(self) -> int:
-        """Claim and run one batch of due jobs; returns how many ran. Tests call this with a fake clock."""
+        """Claim and run one batch of due jobs (background ones are started, not awaited: see ``drain``);
+        returns how many were claimed. Tests call this with a fake clock."""
         urgent, other = self.registry.urgent_kinds, self.registry.other_kinds
+        started = await self._start_background()
         async with self.sessionmaker() as session:
             if not urgent:
                 jobs = await service.claim(session, worker=self.name, now=self.clock.now(), lease=self.lease,
-                                           limit=self.batch, kinds=self.registry.kinds)
+                                           limit=self.batch, kinds=other) if other else []
             else:
                 jobs = await service.claim(session, worker=self.name, now=self.clock.now(), lease=self.lease,
                                            limit=self.batch, kinds=urgent)
@@ -122,7 +148,50 @@ class Worker:
                                                 limit=max(self.batch - len(jobs), self.SHARE), kinds=other)
         for job in jobs:
             await self._run(job)
+        return len(jobs) + started
+
+    async def _start_background(self) -> int:
+        kinds, free = self.registry.background_kinds, self.BACKGROUND - len(self._background)
+        if not kinds or free <= 0:
+            return 0
+        async with self.sessionmaker() as session:
+            jobs = await service.claim(session, worker=self.name, now=self.clock.now(), lease=self.lease,
+                                       limit=free, kinds=kinds)
+        for job in jobs:
+            task = asyncio.create_task(self._run_keeping_lease(job), name=f"job-{job.kind}-{job.id}")
+            self._background.add(task)
+            task.add_done_callback(self._background_done)
         return len(jobs)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        self.wake()  # a slot is free
+
+    async def _run_keeping_lease(self, job: Job) -> None:
+        keeper = asyncio.create_task(self._keep_lease(job.id))
+        try:
+            await self._run(job)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep_lease(self, job_id: str) -> None:
+        """Renew the lease every third of its length while the handler runs (so nobody thinks it died)."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            try:
+                async with self.sessionmaker() as session:
+                    await service.extend_lease(session, job_id=job_id, worker=self.name,
+                                               until=self.clock.now() + self.lease)
+                    await session.commit()
+            except Exception as exc:  # a database hiccup: try again next time
+                log.warning("jobs.lease_renewal_failed", job_id=job_id, error=str(exc)[:300])
+
+    async def drain(self) -> None:
+        """Wait for the background jobs this worker started (tests; a graceful stop cancels them instead)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     async def run_until_idle(self, max_rounds: int = 1000) -> int:
         total = 0
@@ -130,7 +199,9 @@ class Worker:
             ran = await self.run_once()
             total += ran
             if not ran:
-                break
+                if not self._background:
+                    break
+                await self.drain()
         return total
 
     async def _run(self, job: Job) -> None:
@@ -144,7 +215,8 @@ class Worker:
                 await session.commit()
                 return
             try:
-                await handler(JobContext(session, self.clock, self.name, self.settings), job)
+                await handler(JobContext(session, self.clock, self.name, self.settings, self.sessionmaker, self.hub),
+                              job)
                 if not await service.complete(session, job, worker=self.name, now=self.clock.now()):
                     await session.rollback()  # lost the lease: another worker owns it now
                     log.warning("jobs.lease_lost", job_id=job_id, kind=kind)
@@ -206,5 +278,9 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        for task in list(self._background):  # their jobs go back to pending when the lease lapses
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
         if self._lock is not None:
             self._lock.release()

@@ -22,6 +22,7 @@ from pydantic import (
 
 from alertwhisperer.correlation.policy import CorrelationPolicy
 from alertwhisperer.incidents.sla_policy import SlaPolicy
+from alertwhisperer.remediation.policy import RemediationPolicy
 
 SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 FQDN_RE = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
@@ -88,6 +89,7 @@ class CompanySettings(BaseModel):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     correlation: CorrelationPolicy = Field(default_factory=CorrelationPolicy)
     sla: SlaPolicy = Field(default_factory=SlaPolicy)
+    remediation: RemediationPolicy = Field(default_factory=RemediationPolicy)
 
     @field_serializer("correlation")
     def _sparse(self, policy: CorrelationPolicy, info: SerializationInfo) -> dict[str, object]:
@@ -95,6 +97,10 @@ class CompanySettings(BaseModel):
 
     @field_serializer("sla")
     def _sparse_sla(self, policy: SlaPolicy, info: SerializationInfo) -> dict[str, object]:
+        return policy.model_dump(mode=info.mode, exclude_defaults=True)
+
+    @field_serializer("remediation")
+    def _sparse_remediation(self, policy: RemediationPolicy, info: SerializationInfo) -> dict[str, object]:
         return policy.model_dump(mode=info.mode, exclude_defaults=True)
 
 

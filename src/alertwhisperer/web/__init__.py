@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 
 from alertwhisperer.web.pages import (
     alerts,
+    approvals,
     assets,
     audit,
     auth,
@@ -16,11 +17,16 @@ from alertwhisperer.web.pages import (
     correlation_settings,
     dashboard,
     demo,
+    executions,
     incidents,
     integration_settings,
     integrations,
     notifications,
+    patches,
     profile,
+    remediation_access,
+    remediation_settings,
+    runbooks,
     schedules,
     sla_settings,
     users,
@@ -35,6 +41,7 @@ def mount_web(app: FastAPI) -> None:
         log.warning("web.assets_missing", hint="run scripts/web-assets to install the console's front-end assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (auth, dashboard, alerts, incidents, companies, assets, integrations, integration_settings, users,
-                   profile, audit, correlation_settings, schedules, sla_settings, notifications, chat):
+                   profile, audit, correlation_settings, schedules, sla_settings, notifications, chat, runbooks,
+                   approvals, executions, patches, remediation_access, remediation_settings):
         app.include_router(module.router, include_in_schema=False)
     app.include_router(demo.router, include_in_schema=False)

@@ -1,0 +1,10 @@
+"""Scaffold: replaced by its owner."""
+
+from __future__ import annotations
+
+from alertwhisperer.jobs.models import Job
+from alertwhisperer.jobs.worker import JobContext
+
+
+async def decide_job(ctx: JobContext, job: Job) -> None:
+    raise NotImplementedError("decision.decide_job is being built")

@@ -1,0 +1,16 @@
+"""This domain's job handlers, added to the worker's registry explicitly."""
+
+from __future__ import annotations
+
+from alertwhisperer.jobs.worker import Registry
+from alertwhisperer.remediation import hooks
+
+
+def register(registry: Registry) -> None:
+    from alertwhisperer.remediation.decision import decide_job
+    from alertwhisperer.remediation.patches import scan_job
+    from alertwhisperer.remediation.runner import execute_job
+
+    registry.register(hooks.DECIDE_JOB, decide_job)  # incident -> matching runbooks -> execute / ask / escalate
+    registry.register(hooks.EXECUTE_JOB, execute_job, background=True)  # minutes on a host: beside the rounds
+    registry.register(hooks.PATCH_SCAN_JOB, scan_job, background=True)
