@@ -17,6 +17,7 @@ from alertwhisperer.jobs.models import PENDING, Job
 
 DECIDE_JOB = "remediation.decide"
 EXECUTE_JOB = "remediation.execute"
+VERIFY_JOB = "remediation.verify"  # a health check that waits: "did the alert resolve within N minutes?"
 PATCH_SCAN_JOB = "remediation.patch_scan"
 
 

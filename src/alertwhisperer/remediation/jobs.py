@@ -9,8 +9,9 @@ from alertwhisperer.remediation import hooks
 def register(registry: Registry) -> None:
     from alertwhisperer.remediation.decision import decide_job
     from alertwhisperer.remediation.patches import scan_job
-    from alertwhisperer.remediation.runner import execute_job
+    from alertwhisperer.remediation.runner import execute_job, verify_job
 
     registry.register(hooks.DECIDE_JOB, decide_job)  # incident -> matching runbooks -> execute / ask / escalate
     registry.register(hooks.EXECUTE_JOB, execute_job, background=True)  # minutes on a host: beside the rounds
+    registry.register(hooks.VERIFY_JOB, verify_job)
     registry.register(hooks.PATCH_SCAN_JOB, scan_job, background=True)

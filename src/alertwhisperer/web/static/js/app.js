@@ -163,11 +163,12 @@
     if (window.htmx) {
       htmx.trigger(body, "aw-" + ev.type.replace(/\./g, "-"), detail);
       htmx.trigger(body, "aw-" + kind, detail);
-      if (ev.type !== "alert.received") { htmx.trigger(body, "aw-any", detail); }  // alerts are not audited
+      // alerts are not audited; output pieces are many and change nothing a list shows
+      if (ev.type !== "alert.received" && ev.type !== "execution.output") { htmx.trigger(body, "aw-any", detail); }
     }
     if (ev.type === "alert.received") { alertReceived(ev); return; }
     if (kind === "incident") { incidentChanged(ev); return; }
-    if (kind === "chat" || kind === "notification") { return; }  // chat.js and notify.js show these themselves  // incident events refresh pages (aw-incident-*); the alert already toasted
+    if (kind === "chat" || kind === "notification" || kind === "execution") { return; }  // their pages show these  // chat.js and notify.js show these themselves  // incident events refresh pages (aw-incident-*); the alert already toasted
     if (ev.data.origin && ev.data.origin === body.dataset.origin) { return; }
     if (SPECIAL[ev.type]) {
       var t = SPECIAL[ev.type](ev);
