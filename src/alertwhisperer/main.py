@@ -43,6 +43,7 @@ from alertwhisperer.remediation.access_api import router as access_router
 from alertwhisperer.remediation.approvals_api import router as approvals_router
 from alertwhisperer.remediation.executions_api import router as executions_router
 from alertwhisperer.remediation.patches_api import router as patches_router
+from alertwhisperer.remediation.policy_api import router as remediation_policy_router
 from alertwhisperer.remediation.runbooks_api import router as runbooks_router
 from alertwhisperer.tenants.api import router as tenants_router
 
@@ -123,7 +124,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     for router in (ops_router, auth_router, users_router, tenants_router, audit_router, ingest_router,
                    integrations_router, incidents_router, correlation_settings_router, lifecycle_router,
                    schedules_router, sla_router, notify_router, chat_router, realtime_router, runbooks_router,
-                   access_router, approvals_router, executions_router, patches_router):
+                   access_router, approvals_router, executions_router, patches_router, remediation_policy_router):
         app.include_router(router)
     from alertwhisperer.web import mount_web
 

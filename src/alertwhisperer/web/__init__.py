@@ -18,6 +18,7 @@ from alertwhisperer.web.pages import (
     dashboard,
     demo,
     executions,
+    incident_runbooks,
     incidents,
     integration_settings,
     integrations,
@@ -42,6 +43,6 @@ def mount_web(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (auth, dashboard, alerts, incidents, companies, assets, integrations, integration_settings, users,
                    profile, audit, correlation_settings, schedules, sla_settings, notifications, chat, runbooks,
-                   approvals, executions, patches, remediation_access, remediation_settings):
+                   approvals, executions, patches, remediation_access, remediation_settings, incident_runbooks):
         app.include_router(module.router, include_in_schema=False)
     app.include_router(demo.router, include_in_schema=False)
