@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncssh
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -32,6 +33,8 @@ from alertwhisperer.correlation.service import correlate_deliveries
 from alertwhisperer.db import Base
 from alertwhisperer.ingest.models import Alert
 from alertwhisperer.notify import service as notify_service
+from alertwhisperer.remediation import gates
+from alertwhisperer.remediation.models import RunbookVersion
 from tests.auth.helpers import cheap_argon2, user_id  # noqa: F401  (cheap_argon2: autouse fixture)
 from tests.factories import PASSWORD, bearer, login, make_asset, make_company, make_user
 
@@ -69,6 +72,10 @@ PARAMS: dict[str, Callable[[World], str]] = {
     "override_id": lambda w: w.params["override_id"],  # an override of that schedule
     "notification_id": lambda w: w.params["notification_id"],  # a notification of B's technician
     "room": lambda w: f"company:{w.b}",  # company B's chat room
+    "runbook_id": lambda w: w.params["runbook_id"],  # a runbook of company B
+    "version": lambda w: "1",  # a version number of that runbook
+    "credential_id": lambda w: w.params["credential_id"],  # an SSH credential of company B
+    "execution_id": lambda w: w.params["execution_id"],  # a runbook execution of company B (pending approval)
 }
 
 JSON_BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
@@ -84,7 +91,18 @@ JSON_BODIES: dict[tuple[str, str], Callable[[World], Any]] = {
     ("POST", "/api/auth/password"): lambda w: {"current_password": "Wrong-Current-1", "new_password": STRONG},
     ("POST", "/api/auth/refresh"): lambda w: {"refresh_token": "awr_bogus"},
     ("POST", "/api/chat/rooms/{room}/messages"): lambda w: {"body": "probe"},
+    ("POST", "/api/patches/scan"): lambda w: {"company_id": w.b},
+    ("POST", "/api/executions"): lambda w: {"runbook_id": w.params["runbook_id"], "asset_id": w.params["asset_id"],
+                                            "params": {}},
+    ("PUT", "/api/assets/{asset_id}/access"): lambda w: {"executor": "local"},
+    ("PUT", "/api/companies/{company_id}/remediation-policy"): lambda w: {"auto_run": False},
+    ("POST", "/api/approvals/{execution_id}/approve"): lambda w: {"note": "probe"},
+    ("POST", "/api/approvals/{execution_id}/reject"): lambda w: {"note": "probe"},
+    ("PUT", "/api/runbooks/{runbook_id}"): lambda w: {"yaml": ZETA_RUNBOOK.replace("echo zeta", "echo hijacked")},
+    ("POST", "/api/runbooks"): lambda w: {"company_id": w.b, "yaml": ZETA_RUNBOOK.replace("zeta-secret", "probe")},
 }
+ZETA_RUNBOOK = ("name: zeta-secret-runbook\ntitle: Zeta Secret Runbook\nrisk: medium\n"
+                "steps:\n  linux:\n    - name: a\n      run: echo zeta\n")
 
 
 def _generic_json(w: World) -> dict[str, Any]:
@@ -185,13 +203,41 @@ async def build_world(client: httpx.AsyncClient, sm: SM, settings: Settings, clo
                                             title="Zeta secret notification", company_id=b.id, severity="critical")
         await s.commit()
     w.params["notification_id"] = notes[0].id
+    await _remediation_of_b(client, sm, settings, clock, w, b_app.id)
     w.markers = ["Zeta Hidden Corp", "zeta-hidden", b.id, b_db.id, b_app.id, "zeta-secret-db", "zeta-secret-app",
                  "10.99.0.5", b_tech_id, "Zeta Secret Rota", w.params["schedule_id"], w.params["override_id"],
                  w.params["notification_id"], "Zeta secret notification", await user_id(sm, emails["b_admin"]),
                  emails["b_tech"],
                  emails["b_admin"], session_id, w.params["alert_id"], w.params["incident_id"], b.api_key,
-                 b.company.api_key_hash, b_tech_tokens["refresh_token"], "Zeta Secret Upgrade"]
+                 b.company.api_key_hash, b_tech_tokens["refresh_token"], "Zeta Secret Upgrade",
+                 "Zeta Secret Runbook", "zeta-secret-runbook", w.params["runbook_id"], w.params["credential_id"],
+                 "zeta-secret-key", w.params["execution_id"]]
     return w
+
+
+async def _remediation_of_b(client: httpx.AsyncClient, sm: SM, settings: Settings, clock: FakeClock, w: World,
+                            asset_id: str) -> None:
+    """Company B's runbook, SSH credential, the asset's remote access and an execution waiting for approval."""
+    h = bearer(w.tokens["msp_admin"])
+    runbook = await client.post("/api/runbooks", headers=h, json={"company_id": w.b, "yaml": ZETA_RUNBOOK})
+    assert runbook.status_code == 201, runbook.text
+    w.params["runbook_id"] = runbook.json()["id"]
+    key = asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
+    cred = await client.post(f"/api/companies/{w.b}/credentials", headers=h, json={
+        "name": "zeta-secret-key", "kind": "ssh_key", "username": "zeta", "private_key": key})
+    assert cred.status_code == 201, cred.text
+    w.params["credential_id"] = cred.json()["id"]
+    access = await client.put(f"/api/assets/{asset_id}/access", headers=h, json={
+        "executor": "ssh", "host": "10.99.0.6", "credential_id": w.params["credential_id"]})
+    assert access.status_code == 200, access.text
+    async with sm() as s:
+        version_id = (await s.execute(select(RunbookVersion.id).where(
+            RunbookVersion.runbook_id == w.params["runbook_id"]))).scalar_one()
+        execution = await gates.request(s, clock=clock, settings=settings, company_id=w.b,
+                                        runbook_version_id=version_id, params={}, asset_id=asset_id,
+                                        actor=None, trigger="auto")
+        await s.commit()
+    w.params["execution_id"] = execution.id
 
 
 async def snapshot_b(sm: SM, w: World) -> dict[str, list[str]]:

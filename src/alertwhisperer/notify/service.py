@@ -79,7 +79,7 @@ async def notify(session: AsyncSession, *, clock: Clock, kind: str, user_ids: Se
         return []
     prefs = await preferences.rows_for(session, [u.id for u in users])
     company = await session.get(Company, company_id) if company_id else None
-    path = f"/incidents/{incident.id}" if incident is not None else (url or "")
+    path = url or (f"/incidents/{incident.id}" if incident is not None else "")
     facts = _incident_facts(incident, company) if incident is not None else None
     extra = _json_safe(context or {})
     created: list[Notification] = []

@@ -52,9 +52,17 @@ class Target:
 
     def reference(self) -> dict[str, object]:
         """What identifies the target in an approval's binding (no secrets)."""
-        return {"asset_id": self.asset_id, "executor": self.executor, "host": self.host, "port": self.port,
-                "instance_id": self.instance_id, "region": self.region, "os": self.os, "sudo": self.sudo,
-                "username": self.secret.username}
+        return {
+            "asset_id": self.asset_id,
+            "executor": self.executor,
+            "host": self.host,
+            "port": self.port,
+            "instance_id": self.instance_id,
+            "region": self.region,
+            "os": self.os,
+            "sudo": self.sudo,
+            "username": self.secret.username,
+        }
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,7 @@
     }
     if (ev.type === "alert.received") { alertReceived(ev); return; }
     if (kind === "incident") { incidentChanged(ev); return; }
-    if (kind === "chat" || kind === "notification" || kind === "execution") { return; }  // their pages show these  // chat.js and notify.js show these themselves  // incident events refresh pages (aw-incident-*); the alert already toasted
+    if (kind === "chat" || kind === "notification" || kind === "execution" || kind === "patch") { return; }  // their pages show these  // chat.js and notify.js show these themselves  // incident events refresh pages (aw-incident-*); the alert already toasted
     if (ev.data.origin && ev.data.origin === body.dataset.origin) { return; }
     if (SPECIAL[ev.type]) {
       var t = SPECIAL[ev.type](ev);
