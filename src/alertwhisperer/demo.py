@@ -15,6 +15,7 @@ from alertwhisperer.auth.principal import Role
 from alertwhisperer.auth.schemas import UserCreate
 from alertwhisperer.clock import Clock
 from alertwhisperer.config import Settings
+from alertwhisperer.demo_remediation import seed_remediation
 from alertwhisperer.tenants.importer import import_tenants
 
 DEMO_PASSWORD = "Whisper-demo-2026!"  # noqa: S105 - demo mode only; production refuses demo data
@@ -82,6 +83,7 @@ async def seed_demo(session: AsyncSession, *, settings: Settings, clock: Clock) 
         user, _ = await users.create_user(session, actor=None, settings=settings, clock=clock, data=person)
         made[person.email.split("@")[0]] = user.id
     await _seed_oncall(session, clock=clock, acme=acme, globex=globex, ids=made)
+    await seed_remediation(session, settings=settings, clock=clock, admin_id=made["admin"], acme=acme)
     _ = report
     return DemoInfo(DEMO_ADMIN, DEMO_PASSWORD)
 

@@ -158,7 +158,8 @@ async def test_inbox_job_processes_once_and_publishes_live(app: FastAPI, client:
     listener = asyncio.create_task(listen())
     await asyncio.sleep(0)
     worker = Worker(sessionmaker, build_registry(), clock, hub=hub)
-    assert await worker.run_until_idle() == 2  # the inbox job, then the lifecycle job of the incident it opened
+    # the inbox job, the lifecycle job of the incident it opened, and the remediation decision it asks for
+    assert await worker.run_until_idle() == 3
     await asyncio.wait_for(listener, timeout=5)
     assert {e.data["id"] for e in received} == set(r.json()["alert_ids"])
     assert all(e.type == "alert.received" and e.company_id == acme.id for e in received)

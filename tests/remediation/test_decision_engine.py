@@ -212,7 +212,7 @@ async def test_policy_disabled_means_no_decision_at_all(world: World) -> None:
         assert (await s.execute(select(func.count()).select_from(Execution))).scalar_one() == 0
 
 
-async def test_no_matching_runbook_escalates_and_tells_the_assignee(world: World) -> None:
+async def test_no_matching_runbook_escalates_on_the_timeline_only(world: World) -> None:
     incident_id = await alert(world, "SuspiciousOutboundTraffic", "web-1")
     decision = await only_decision(world, incident_id)
     assert decision.action == "escalate" and decision.execution_id is None and decision.runbook_id is None
@@ -220,8 +220,7 @@ async def test_no_matching_runbook_escalates_and_tells_the_assignee(world: World
     [entry] = await runbook_entries(world, incident_id)
     assert entry.body == "No automatic fix: no runbook matches security. A technician should take it."
     assert entry.data["action"] == "escalate" and entry.data["runbook"] is None
-    assert await escalations(world, incident_id) == []  # nobody has it yet: the lifecycle's assignment tells them
-    # reopened while assigned to someone: they hear that no automatic fix applies
+    # reopened while assigned to someone: nothing was in reach, so no extra message beyond their assignment
     async with world.sm() as s:
         tech = (await s.execute(select(User).where(User.role == "technician"))).scalar_one()
         incident = await s.get(Incident, incident_id)
@@ -230,9 +229,7 @@ async def test_no_matching_runbook_escalates_and_tells_the_assignee(world: World
         again = await decide(s, clock=world.clock, settings=world.settings, incident=incident)
         await s.commit()
     assert again is not None and again.action == "escalate"
-    [note] = await escalations(world, incident_id)
-    assert note.user_id == tech.id and note.title == "No automatic fix: " + incident.title
-    assert "no runbook matches security" in note.body
+    assert await escalations(world, incident_id) == []
 
 
 async def escalations(w: World, incident_id: str) -> list[Notification]:
@@ -339,6 +336,21 @@ async def test_cooldown_and_loop_guard_pass_over_a_runbook_that_just_ran(world: 
     guarded = await redecide(world, incident_id)
     rejected = {c["slug"]: c["rejected"] for c in guarded.candidates if c.get("rejected")}
     assert rejected["restart-nginx"] == "loop guard: ran once on this asset in the last hour (the limit is 1)"
+    async with world.sm() as s:  # restart-service ran too, and someone owns the incident now
+        for execution_id in (cooled.execution_id, guarded.execution_id):
+            run = await s.get(Execution, execution_id)
+            assert run is not None
+            run.status, run.dispatched_at, run.finished_at = "succeeded", world.clock.now(), world.clock.now()
+        tech = (await s.execute(select(User).where(User.role == "technician"))).scalar_one()
+        incident = await s.get(Incident, incident_id)
+        assert incident is not None
+        incident.assignee_id = tech.id
+        await s.commit()
+    world.clock.advance(minutes=15)
+    stopped = await redecide(world, incident_id)
+    assert stopped.action == "escalate" and stopped.execution_id is None, stopped.reasons
+    [note] = await escalations(world, incident_id)  # automation was in reach and held back: they hear it
+    assert note.user_id == tech.id and "loop guard" in note.body + " ".join(stopped.reasons)
 
 
 async def test_the_policy_page_lists_the_latest_decisions(world: World) -> None:

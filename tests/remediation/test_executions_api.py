@@ -55,6 +55,9 @@ async def test_manual_runs_meet_the_same_gates(
     pending = r.json()
     assert pending["status"] == states.PENDING_APPROVAL and pending["approval_required"] is True
     assert pending["approver_role"] == "company_admin" and pending["expires_at"] is not None
+    listed = await w.client.get("/api/executions?trigger=manual", headers=w.auth["tech"])
+    assert {e["id"] for e in listed.json()} == {queued["id"], pending["id"]}
+    assert (await w.client.get("/api/executions?trigger=auto", headers=w.auth["tech"])).json() == []
 
     r = await _run(w, "tech", low, params={"what": "; rm -rf /", "extra": 1})
     assert r.status_code == 422, r.text  # parameters are checked against the runbook

@@ -193,3 +193,21 @@ async def test_alert_resolved_check_fails_when_the_alert_keeps_firing(
     assert "still firing" in done.health["detail"]
     incident = await _incident(w, incident_id)
     assert incident.status in ("new", "acknowledged") and incident.resolution_kind == ""
+
+
+async def test_a_run_without_health_check_never_self_heals(
+    app: FastAPI, client: httpx.AsyncClient, sessionmaker: SM, settings: Settings, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A read-only report (or any runbook without a check) succeeds, but nothing proves the incident is fixed."""
+    w = await rw.build(app, client, sessionmaker, settings, clock)
+    incident_id = await rw.open_incident(w)
+    await w.drain()
+    _, version = await rw.add_runbook(w, rw.spec_dict("disk-report", ["df -k /"]))
+    run_id = await rw.request(w, version, incident_id=incident_id)
+    await w.drain()
+    run = await rw.execution(w, run_id)
+    assert run.status == states.SUCCEEDED and run.health["status"] == "skipped" and run.outcome == ""
+    incident = await _incident(w, incident_id)
+    assert incident.status == "new" and incident.resolution_kind == ""
+    said = [e.body for e in await _timeline(w, incident_id) if e.kind == "runbook"]
+    assert any("without a health check" in body and "stays open" in body for body in said), said

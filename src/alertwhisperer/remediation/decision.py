@@ -212,7 +212,10 @@ async def _record(
             "advisor": data["advisor"],
         },
     )
-    if decision.action == ESCALATE and incident.assignee_id is not None:
+    # Told only when automation was in reach and did not happen (refused, guarded, unfit): "no runbook matches"
+    # and "cannot reach the host" are on the timeline, and the assignment already told the assignee about it.
+    tried = chosen is not None or bool(situation.result.rejected)
+    if decision.action == ESCALATE and incident.assignee_id is not None and tried and situation.target is not None:
         await notify.notify(
             session,
             clock=clock,

@@ -54,9 +54,10 @@ def _statuses(status: str | None) -> frozenset[str] | None:
 
 async def list_executions(session: AsyncSession, *, actor: Principal, company_id: str | None = None,
                           status: str | None = None, incident_id: str | None = None, runbook: str | None = None,
-                          limit: int = 50, before: datetime | None = None) -> list[Execution]:
-    """Newest first, in the actor's companies. ``runbook``: a runbook id or slug; ``before``: ``created_at`` of
-    the last row of the previous page."""
+                          trigger: str | None = None, limit: int = 50,
+                          before: datetime | None = None) -> list[Execution]:
+    """Newest first, in the actor's companies. ``runbook``: a runbook id or slug; ``trigger``: auto | manual;
+    ``before``: ``created_at`` of the last row of the previous page."""
     stmt = select(Execution)
     if company_id is not None:
         actor.require_company(company_id)
@@ -70,6 +71,8 @@ async def list_executions(session: AsyncSession, *, actor: Principal, company_id
         stmt = stmt.where(Execution.incident_id == incident_id)
     if runbook:
         stmt = stmt.where((Execution.runbook_id == runbook) | (Execution.runbook_slug == runbook))
+    if trigger:
+        stmt = stmt.where(Execution.trigger == trigger)
     if before is not None:
         stmt = stmt.where(Execution.created_at < before)
     stmt = stmt.order_by(Execution.created_at.desc(), Execution.id.desc()).limit(max(1, min(limit, MAX_LIMIT)))

@@ -9,7 +9,7 @@ run (same gates as an automatic one), ``POST /api/executions/{id}/cancel`` withd
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -130,11 +130,13 @@ async def list_executions(
                                                  "several, comma-separated"),
     incident_id: str | None = Query(None),
     runbook: str | None = Query(None, description="a runbook id or slug"),
+    trigger: Literal["auto", "manual"] | None = Query(None, description="started by the decision engine or a person"),
     limit: int = Query(50, ge=1, le=executions.MAX_LIMIT),
     before: datetime | None = Query(None, description="created_at of the last row of the previous page"),
 ) -> list[ExecutionOut]:
     rows = await executions.list_executions(db, actor=user, company_id=company_id, status=status,
-                                            incident_id=incident_id, runbook=runbook, limit=limit, before=before)
+                                            incident_id=incident_id, runbook=runbook, trigger=trigger, limit=limit,
+                                            before=before)
     return [execution_out(row) for row in rows]
 
 

@@ -33,14 +33,15 @@ class HealthResult:
 
     @property
     def passed(self) -> bool:
-        return self.status in (PASSED, SKIPPED)
+        """Only a check that ran and passed proves the fix: an unchecked run never self-heals an incident."""
+        return self.status == PASSED
 
     def as_dict(self, checked_at: datetime | None) -> dict[str, Any]:
         return {"status": self.status, "kind": self.kind, "detail": self.detail[:2000],
                 "checked_at": checked_at.isoformat() if checked_at is not None else None}
 
 
-NONE_DEFINED = HealthResult(SKIPPED, "", "no health check defined: a successful run counts as healthy")
+NONE_DEFINED = HealthResult(SKIPPED, "", "no health check defined: nothing proves the run fixed the incident")
 
 
 def needs_remote_check(spec: specs.RunbookSpec) -> bool:

@@ -274,7 +274,11 @@ async def _store_health(session: AsyncSession, ctx: JobContext, execution: Execu
     now = ctx.clock.now()
     execution.health, execution.updated_at = result.as_dict(now), now
     await _audit(session, ctx, execution, "health_checked", health=result.status, kind=result.kind)
-    if result.passed:
+    if result.status == health.SKIPPED:  # ran fine, but nothing proves the fix: the incident stays with people
+        await note(session, execution, now, f"{execution.runbook_title} v{execution.runbook_version} on "
+                   f"{execution.asset_name} finished without a health check ({result.detail}); the incident stays "
+                   "open for a technician to confirm", event="unverified", health=result.status)
+    elif result.passed:
         await outcomes.self_heal(session, clock=ctx.clock, execution=execution)
     else:
         await outcomes.escalate(session, clock=ctx.clock, execution=execution,

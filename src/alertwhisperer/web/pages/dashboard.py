@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -15,6 +16,7 @@ from alertwhisperer.correlation import queries as incident_queries
 from alertwhisperer.deps import ClockDep, CurrentUser, SessionDep
 from alertwhisperer.incidents import kpis as sla_kpis
 from alertwhisperer.ingest import queries
+from alertwhisperer.remediation import approvals, executions, patches
 from alertwhisperer.tenants import assets
 from alertwhisperer.tenants import service as tenants
 from alertwhisperer.web.errors import safe_next
@@ -53,6 +55,7 @@ async def dashboard(request: Request, user: CurrentUser, db: SessionDep, clock: 
     top_incidents = await incident_queries.search_incidents(
         db, actor=user, flt=incident_queries.IncidentFilter(company_id=company_id, status="open"), limit=5)
     sla = await sla_kpis.sla_kpis(db, actor=user, now=clock.now(), company_id=company_id)
+    automation = await _automation(db, user, clock.now(), current.id if current else None)
     return await page(request, db, user, "dashboard.html", {
         "incident_kpis": incident_kpis, "sla": sla.as_dict(), "top_incidents": top_incidents,
         "duration": incidents.duration,
@@ -62,8 +65,20 @@ async def dashboard(request: Request, user: CurrentUser, db: SessionDep, clock: 
         "activity": activity, "scope_companies": scope,
         "recent_alerts": await queries.list_alerts(db, actor=user, flt=alert_flt, limit=6),
         "alert_filter": json.dumps({"company_id": alert_flt.company_id}),
-        "tools": alerts.tool_names(),
+        "tools": alerts.tool_names(), "automation": automation,
     }, section="dashboard")
+
+
+async def _automation(db: SessionDep, user: CurrentUser, now: datetime, company_id: str | None) -> dict[str, Any]:
+    """Self-healed share and runs over 30 days, approvals waiting for this viewer, patch compliance."""
+    kpi = await executions.self_healed_kpi(db, actor=user, company_id=company_id, since=now - timedelta(days=30))
+    compliance = await patches.compliance_by_company(db, actor=user, company_id=company_id)
+    scanned = sum(c["assets_scanned"] for c in compliance)
+    compliant = sum(c["compliant"] for c in compliance)
+    return {"kpi": kpi, "pending_approvals": await approvals.pending_count(db, actor=user, now=now),
+            "patch_percent": round(100 * compliant / scanned) if scanned else None, "patch_scanned": scanned,
+            "patch_critical": sum(c["critical"] for c in compliance),
+            "patch_security": sum(c["security"] for c in compliance)}
 
 
 @router.post("/switch-company")

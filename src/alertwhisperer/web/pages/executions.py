@@ -117,9 +117,7 @@ async def _runbook_choices(db: AsyncSession, user: Principal, company_id: str) -
 async def _list_rows(
     db: AsyncSession, user: Principal, flt: dict[str, str], limit: int
 ) -> tuple[list[Execution], bool]:
-    """Newest first, ``limit`` of them, and whether there are more. The trigger filter is applied here over the
-    service's (bounded) answer."""
-    fetch = MAX_LIMIT if flt["trigger"] else min(limit + 1, MAX_LIMIT)
+    """Newest first, ``limit`` of them, and whether there are more."""
     rows = await executions.list_executions(
         db,
         actor=user,
@@ -127,10 +125,9 @@ async def _list_rows(
         status=flt["status"] or None,
         incident_id=flt["incident"] or None,
         runbook=flt["runbook"] or None,
-        limit=fetch,
+        trigger=flt["trigger"] or None,
+        limit=min(limit + 1, MAX_LIMIT),
     )
-    if flt["trigger"]:
-        rows = [r for r in rows if r.trigger == flt["trigger"]]
     return rows[:limit], len(rows) > limit
 
 
