@@ -19,6 +19,7 @@ from alertwhisperer.incidents.oncall import on_call_now
 from alertwhisperer.ingest.models import Alert
 from alertwhisperer.jobs.registry import build_registry
 from alertwhisperer.jobs.worker import Worker
+from alertwhisperer.remediation import runbooks
 from alertwhisperer.remediation.models import Execution
 from alertwhisperer.tenants.models import Company
 from alertwhisperer.tenants.service import regenerate_api_key
@@ -57,6 +58,11 @@ async def test_demo_self_heals_in_its_sandbox_and_asks_before_the_medium_run(
         key = (await regenerate_api_key(s, actor=None, clock=clock, company_id=acme.id))[1]
         await s.commit()
     sandbox = settings.data_dir / "demo-hosts"
+    async with sessionmaker() as s:  # nothing from the library runs by itself on the demo machine
+        automatic = [e for e in await runbooks.effective_for_company(s, company_id=acme.id)
+                     if e.spec.risk == "low" and e.spec.auto_approve]
+    assert {e.spec.name for e in automatic} == {"disk-cleanup", "disk-usage-report", "database-health-check"}
+    assert all(str(sandbox) in e.version.yaml for e in automatic)
     assert sum(f.stat().st_size for f in (sandbox / "acme-db-01").rglob("*") if f.is_file()) > 1024 * 1024
     worker = Worker(sessionmaker, build_registry(), clock, hub=app.state.hub, settings=settings)
 

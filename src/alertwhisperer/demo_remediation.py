@@ -7,7 +7,9 @@ overrides that work in a sandbox directory standing in for each host (``<data di
   replace the library ones for Acme, so the demo storm's "disk almost full" on acme-db-01 is cleaned up by itself
   and its incident self-heals (health check: the sandbox volume is below its limit again);
 - ``restart-web-tier`` (medium risk) answers the web tier's HTTP errors on acme-web-01: it waits for a company
-  admin's approval in the Approvals inbox, then streams its output on the execution's page.
+  admin's approval in the Approvals inbox, then streams its output on the execution's page;
+- every other library runbook that would run by itself (low risk, auto-approved) is switched off for Acme, so
+  nothing from the library runs on the demo machine without a person approving it first.
 
 Globex gets no remote access at all: its decisions say so ("no remote access configured"), which is what a new
 client looks like. Everything goes through the real services (runbooks, access, audit).
@@ -24,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from alertwhisperer.auth.principal import Principal, Role
 from alertwhisperer.clock import Clock
 from alertwhisperer.config import Settings
-from alertwhisperer.remediation import access, runbooks
+from alertwhisperer.remediation import access, library, runbooks
 from alertwhisperer.remediation.access_schemas import AccessIn
 from alertwhisperer.tenants.models import Asset
 
@@ -171,7 +173,15 @@ async def seed_remediation(session: AsyncSession, *, settings: Settings, clock: 
     for name in ("acme-db-01", "acme-web-01"):
         await access.set_access(session, actor=None, settings=settings, clock=clock, asset_id=names[name],
                                 data=AccessIn(executor="local"))
+    sandboxed = set()
     for text, root in ((_CLEANUP, db_root), (_REPORT, db_root), (_DB_CHECK, db_root), (_WEB, web_root)):
         body = text.replace("{root}", str(root)).replace("{limit}", str(SANDBOX_LIMIT_KB))
-        await runbooks.create(session, actor=admin, clock=clock, yaml_text=body, company_id=acme,
-                              note="demo: works in a sandbox directory standing in for the host")
+        made = await runbooks.create(session, actor=admin, clock=clock, yaml_text=body, company_id=acme,
+                                     note="demo: works in a sandbox directory standing in for the host")
+        sandboxed.add(made.slug)
+    for slug, shipped in sorted(library.shipped().items()):
+        if slug in sandboxed or not (shipped.spec.risk == "low" and shipped.spec.auto_approve):
+            continue
+        off = await runbooks.create(session, actor=admin, clock=clock, yaml_text=shipped.text, company_id=acme,
+                                    note="demo: switched off so it never runs by itself on the demo machine")
+        await runbooks.set_enabled(session, actor=admin, clock=clock, runbook_id=off.id, enabled=False)

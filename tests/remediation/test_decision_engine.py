@@ -272,7 +272,7 @@ async def test_a_retry_or_a_second_call_does_not_decide_twice(world: World) -> N
         await s.commit()
         # the same job again (a retry after a crash after commit): keyed, so nothing new is even enqueued
         await hooks.request_decision(
-            s, company_id=world.acme.id, incident_id=incident_id, opening=incident.reopen_count, now=world.clock.now()
+            s, company_id=world.acme.id, incident_id=incident_id, opening=incident.sla_started_at, now=world.clock.now()
         )
         await s.commit()
     await drain(world)
@@ -292,6 +292,23 @@ async def test_a_reopened_incident_is_decided_again(world: World) -> None:
         again = await decide(s, clock=world.clock, settings=world.settings, incident=incident)
         await s.commit()
     assert again is not None and again.action == "request_approval"
+    assert len(await decisions(world, incident_id)) == 2
+
+
+async def test_reopened_after_a_person_resolved_it_is_decided_again(world: World) -> None:
+    """A resolve by a person (or a runbook) keeps the reopen count, so the decision key is the opening time."""
+    incident_id = await alert(world, "PostgresqlDown", "db-1")
+    async with world.sm() as s:
+        incident = await s.get(Incident, incident_id)
+        assert incident is not None
+        incident.status, incident.resolution_kind, incident.resolved_at = "resolved", "manual", world.clock.now()
+        await s.commit()
+    world.clock.advance(minutes=30)
+    again = await alert(world, "PostgresqlServiceDown", "db-1")  # another alert of it fires: reopened
+    assert again == incident_id
+    async with world.sm() as s:
+        incident = await s.get(Incident, incident_id)
+        assert incident is not None and incident.status == "new" and incident.reopen_count == 0
     assert len(await decisions(world, incident_id)) == 2
 
 

@@ -57,7 +57,7 @@ async def _opened(session: AsyncSession, clock: Clock, incident: Incident, *, re
                               data={"reopen_count": incident.reopen_count})
     await sla.start(session, incident=incident, now=now)
     await remediation_hooks.request_decision(session, company_id=incident.company_id, incident_id=incident.id,
-                                             opening=incident.reopen_count, now=now)
+                                             opening=incident.sla_started_at or now, now=now)
     if incident.assignee_id is not None and await _available(session, incident.assignee_id):
         if reopened:
             await notify.notify(session, clock=clock, kind="assignment", user_ids=[incident.assignee_id],

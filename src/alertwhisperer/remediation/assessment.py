@@ -20,8 +20,7 @@ from alertwhisperer.ingest.models import Alert
 from alertwhisperer.remediation import access, guard, matching, runbooks
 from alertwhisperer.remediation.executors.base import Target
 from alertwhisperer.remediation.models import Decision
-from alertwhisperer.remediation.policy import RemediationPolicy
-from alertwhisperer.remediation.policy_service import policy_from
+from alertwhisperer.remediation.policy import RemediationPolicy, policy_of
 from alertwhisperer.tenants.models import Asset, Company
 
 MAX_ALERTS = 50  # the most recent alerts of the incident whose signatures and labels matching looks at
@@ -115,7 +114,7 @@ async def assess(session: AsyncSession, *, settings: Settings, incident: Inciden
     if company is None:
         situation.skip = "the company is gone"
         return situation
-    situation.policy = policy_from(company)
+    situation.policy = policy_of(company)
     if not situation.policy.enabled:
         situation.skip = "remediation is turned off for this company"
     elif incident.status not in ACTIVE_STATUSES:

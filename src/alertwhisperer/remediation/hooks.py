@@ -21,13 +21,14 @@ VERIFY_JOB = "remediation.verify"  # a health check that waits: "did the alert r
 PATCH_SCAN_JOB = "remediation.patch_scan"
 
 
-async def request_decision(session: AsyncSession, *, company_id: str, incident_id: str, opening: int,
+async def request_decision(session: AsyncSession, *, company_id: str, incident_id: str, opening: datetime,
                            now: datetime) -> None:
-    """Ask the decision engine about this incident (``opening``: its reopen count, so each opening once)."""
+    """Ask the decision engine about this incident, once per opening (``opening``: when it opened or last reopened,
+    its SLA start; a reopen count would not do: reopening after a person's or a runbook's resolve keeps it)."""
     await jobs.enqueue_keyed(session, [Job(
         id=new_id(), kind=DECIDE_JOB, company_id=company_id, due_at=now, created_at=now, status=PENDING,
-        attempts=0, max_attempts=5, dedup_key=f"decide:{incident_id}:{opening}",
-        payload={"incident_id": incident_id, "opening": opening})])
+        attempts=0, max_attempts=5, dedup_key=f"decide:{incident_id}:{opening.isoformat()}",
+        payload={"incident_id": incident_id, "opening": opening.isoformat()})])
 
 
 async def request_execution(session: AsyncSession, *, company_id: str, execution_id: str, now: datetime) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 if TYPE_CHECKING:
     from alertwhisperer.tenants.models import Company
@@ -27,5 +27,9 @@ class RemediationPolicy(BaseModel):
 
 
 def policy_of(company: Company) -> RemediationPolicy:
+    """The stored policy; an unreadable one falls back to the safe side: nothing runs without an approval."""
     data = (company.settings or {}).get("remediation") or {}
-    return RemediationPolicy.model_validate(data)
+    try:
+        return RemediationPolicy.model_validate(data)
+    except ValidationError:
+        return RemediationPolicy(auto_run=False)

@@ -20,7 +20,7 @@ from alertwhisperer.clock import Clock
 from alertwhisperer.errors import Invalid, NotFound
 from alertwhisperer.incidents.sla_service import invalid, problems_of
 from alertwhisperer.realtime.hub import Event, emit
-from alertwhisperer.remediation.policy import RemediationPolicy
+from alertwhisperer.remediation.policy import RemediationPolicy, policy_of
 from alertwhisperer.tenants.models import Company
 from alertwhisperer.tenants.schemas import CompanySettings
 
@@ -37,15 +37,6 @@ def validate(data: Any) -> RemediationPolicy:
         raise invalid(problems_of(exc)) from exc
 
 
-def policy_from(company: Company) -> RemediationPolicy:
-    """The stored policy; an unreadable one falls back to the safe side: nothing runs without an approval."""
-    raw = (company.settings or {}).get(SECTION) or {}
-    try:
-        return RemediationPolicy.model_validate(raw)
-    except ValidationError:
-        return RemediationPolicy(auto_run=False)
-
-
 async def _company(session: AsyncSession, actor: Principal, company_id: str, *, for_update: bool = False) -> Company:
     actor.require_company(company_id)
     stmt = select(Company).where(Company.id == company_id)
@@ -59,7 +50,7 @@ async def _company(session: AsyncSession, actor: Principal, company_id: str, *, 
 
 async def get_policy(session: AsyncSession, *, actor: Principal, company_id: str) -> tuple[Company, RemediationPolicy]:
     company = await _company(session, actor, company_id)
-    return company, policy_from(company)
+    return company, policy_of(company)
 
 
 def _readable(company: Company) -> bool:
@@ -83,7 +74,7 @@ async def set_policy(
     actor.require_company_admin(company_id, "change the remediation policy")  # 404 / 403 before validation
     company = await _company(session, actor, company_id, for_update=True)
     after = validate(data)
-    before = policy_from(company)
+    before = policy_of(company)
     old, new = before.model_dump(mode="json"), after.model_dump(mode="json")
     if old == new and _readable(company):
         return after
