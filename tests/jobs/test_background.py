@@ -125,3 +125,29 @@ async def test_lease_is_renewed_while_a_background_job_runs(factory: async_sessi
     release.set()
     await worker.drain()
     assert (await _job(factory, job_id)).status == DONE
+
+
+async def test_follow_ups_of_background_jobs_run_before_the_worker_is_idle(
+        factory: async_sessionmaker[AsyncSession], clock: FakeClock) -> None:
+    """A background job that ends while a round is under way enqueues work the round did not see: the worker must
+    not call itself idle then (a decision enqueueing its run, a run enqueueing its verification)."""
+    ran: list[int] = []
+
+    async def chain(ctx: JobContext, job: Job) -> None:
+        n = int(job.payload["n"])
+        ran.append(n)
+        if n < 12:
+            await service.enqueue(ctx.session, kind="chain" if n % 2 else "step", now=ctx.clock.now(),
+                                  payload={"n": n + 1})
+
+    async def step(ctx: JobContext, job: Job) -> None:
+        await chain(ctx, job)
+
+    reg = Registry()
+    reg.register("chain", chain, background=True)
+    reg.register("step", step)
+    for _ in range(3):
+        ran.clear()
+        await _enqueue(factory, clock, "chain", 1)
+        await Worker(factory, reg, clock).run_until_idle()
+        assert ran == list(range(1, 13))

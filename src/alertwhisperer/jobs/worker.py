@@ -121,6 +121,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._background_finished = 0  # how many background jobs ended (their follow-ups may be due now)
         self._lock_dir = liveness.lock_dir(sessionmaker.kw.get("bind"))
         self._lock = liveness.WorkerLock(self._lock_dir, self.name) if self._lock_dir else None
 
@@ -165,7 +166,8 @@ class Worker:
 
     def _background_done(self, task: asyncio.Task[None]) -> None:
         self._background.discard(task)
-        self.wake()  # a slot is free
+        self._background_finished += 1
+        self.wake()  # a slot is free, and what the job enqueued may be due
 
     async def _run_keeping_lease(self, job: Job) -> None:
         keeper = asyncio.create_task(self._keep_lease(job.id))
@@ -196,12 +198,14 @@ class Worker:
     async def run_until_idle(self, max_rounds: int = 1000) -> int:
         total = 0
         for _ in range(max_rounds):
+            finished = self._background_finished
             ran = await self.run_once()
             total += ran
             if not ran:
-                if not self._background:
+                if self._background:
+                    await self.drain()
+                elif self._background_finished == finished:  # nothing ended during the round: really idle
                     break
-                await self.drain()
         return total
 
     async def _run(self, job: Job) -> None:
@@ -249,6 +253,9 @@ class Worker:
         next_liveness_check = 0.0
         loop = asyncio.get_running_loop()
         while True:
+            # Cleared before the round, not after it: a wake-up during the round (a commit elsewhere, a background
+            # job that ended and enqueued its follow-up) is not lost, and the wait below returns at once.
+            self._wake.clear()
             try:
                 if loop.time() >= next_liveness_check:
                     next_liveness_check = loop.time() + LIVENESS_CHECK_SECONDS
@@ -261,7 +268,6 @@ class Worker:
                 ran = 0
             if ran:
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
 
