@@ -5,6 +5,10 @@ one HTTP process and its job worker as a child process at lower CPU priority, JS
 file; ``--web-processes N --redis-url URL`` runs the scale-out shape instead); this process generates
 the load (see loadgen.py) and verifies the database afterwards. Every run stops by itself: each scenario
 is bounded by --duration, the whole run by a watchdog alarm.
+
+By default every scenario gets its own fresh server (``--server fresh``): an empty database and no backlog, so a
+figure measures that scenario and not the half-million alerts the previous one left for the worker to correlate.
+``--server shared`` runs them one after the other against one server (the harsher sequence).
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=1500.0, help="requests/s in the open-loop scenario (1500)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first (2)")
     p.add_argument("--keep", action="store_true", help="keep the temporary data directory and server log")
+    p.add_argument("--server", choices=("fresh", "shared"), default="fresh",
+                   help="fresh: a new server (empty database) per scenario (default); shared: one for all")
     p.add_argument("--web-processes", type=int, default=1,
                    help="HTTP server processes (serve --workers; above 1 needs --redis-url); default 1, the "
                         "embedded default")
@@ -157,6 +163,33 @@ def _watchdog(seconds: int) -> None:
     signal.alarm(seconds)
 
 
+def _scenario(srv: server.Server, name: str, args: argparse.Namespace, run: str) -> bool | None:
+    """Run one scenario against ``srv`` and verify it; None when the server died."""
+    scen = SCENARIOS[name](srv.host, srv.port, srv.api_key, run)
+    if args.warmup > 0:
+        warm = SCENARIOS[name](srv.host, srv.port, srv.api_key, run + "w" + name)
+        asyncio.run(run_closed(srv.host, srv.port, warm.make, concurrency=min(args.concurrency, 16),
+                               duration=args.warmup))
+    time.sleep(0.5)
+    before = CpuSample.take(srv.pid())
+    if name == "open":
+        result = asyncio.run(run_open(srv.host, srv.port, scen.make, rate=args.rate, duration=args.duration))
+    else:
+        result = asyncio.run(run_closed(srv.host, srv.port, scen.make, concurrency=args.concurrency,
+                                        duration=args.duration))
+    after = CpuSample.take(srv.pid())
+    _report(name, scen, result, TARGETS[name])
+    print(_cpu_line(before, after, result))
+    check = verify(srv.db_path, scen, result)
+    print("   verification (database):")
+    for line in check.lines:
+        print("     " + line)
+    if srv.proc.poll() is not None:
+        print(f"server exited with {srv.proc.returncode}; see {srv.log_path}")
+        return None
+    return check.ok
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     chosen = args.scenario or ["all"]
@@ -175,44 +208,27 @@ def main(argv: list[str] | None = None) -> int:
     extra = {"ALERTWHISPERER_WEB_PROCESSES": str(args.web_processes)}
     if args.redis_url:
         extra["ALERTWHISPERER_REDIS_URL"] = args.redis_url
-    srv = server.start(extra_env=extra, keep=args.keep)
     shape = (f"{args.web_processes} HTTP processes, Redis {args.redis_url}" if args.web_processes > 1
              else "embedded default (1 HTTP process, no Redis)")
-    print(f"server: pid {srv.pid()} on 127.0.0.1:{srv.port}, {shape}, SQLite in {srv.data_dir}, "
-          f"limits raised to {server.HIGH_LIMITS}")
     run = uuid.uuid4().hex[:8]
     failed = False
-    try:
-        for name in names:
-            scen = SCENARIOS[name](srv.host, srv.port, srv.api_key, run)
-            if args.warmup > 0:
-                warm = SCENARIOS[name](srv.host, srv.port, srv.api_key, run + "w" + name)
-                asyncio.run(run_closed(srv.host, srv.port, warm.make, concurrency=min(args.concurrency, 16),
-                                       duration=args.warmup))
-            time.sleep(0.5)
-            before = CpuSample.take(srv.pid())
-            if name == "open":
-                result = asyncio.run(run_open(srv.host, srv.port, scen.make, rate=args.rate,
-                                              duration=args.duration))
-            else:
-                result = asyncio.run(run_closed(srv.host, srv.port, scen.make, concurrency=args.concurrency,
-                                                duration=args.duration))
-            after = CpuSample.take(srv.pid())
-            _report(name, scen, result, TARGETS[name])
-            print(_cpu_line(before, after, result))
-            check = verify(srv.db_path, scen, result)
-            print("   verification (database):")
-            for line in check.lines:
-                print("     " + line)
-            failed = failed or not check.ok
-            if srv.proc.poll() is not None:
-                print(f"server exited with {srv.proc.returncode}; see {srv.log_path}")
-                return 2
-    finally:
-        srv.stop()
-        if args.keep:
-            print(f"\nkept {srv.data_dir} (server log: {srv.log_path})")
-        srv.cleanup()
+    groups = [[name] for name in names] if args.server == "fresh" else [names]
+    for group in groups:
+        srv = server.start(extra_env=extra, keep=args.keep)
+        print(f"server: pid {srv.pid()} on 127.0.0.1:{srv.port}, {shape}, SQLite in {srv.data_dir} "
+              f"({'fresh for this scenario' if args.server == 'fresh' else 'shared by the scenarios'}), "
+              f"limits raised to {server.HIGH_LIMITS}")
+        try:
+            for name in group:
+                ok = _scenario(srv, name, args, run)
+                if ok is None:
+                    return 2
+                failed = failed or not ok
+        finally:
+            srv.stop()
+            if args.keep:
+                print(f"\nkept {srv.data_dir} (server log: {srv.log_path})")
+            srv.cleanup()
     print("\nverification:", "FAILED" if failed else "every acknowledged alert stored exactly once")
     return 1 if failed else 0
 
