@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,6 +96,15 @@ def _note(note: str | None, *, required: bool) -> str:
     return text
 
 
+def mark_resolved(incident: Incident, *, kind: str, now: datetime) -> None:
+    """The resolution columns of an active incident resolved now (``kind``: manual | self_healed); resolving is a
+    response too. The caller records it (audit, timeline, live event) and stops the SLA timers."""
+    incident.status, incident.resolution_kind, incident.resolved_at = RESOLVED, kind, now
+    incident.time_to_resolve_seconds = max((now - incident.first_seen).total_seconds(), 0.0)
+    if incident.acknowledged_at is None:
+        incident.acknowledged_at = now
+
+
 async def resolve(session: AsyncSession, *, actor: Principal, clock: Clock, incident_id: str,
                   note: str | None = None) -> Incident:
     """An active incident → resolved by hand (``resolution_kind`` manual), with an optional note. Resolved
@@ -107,10 +117,7 @@ async def resolve(session: AsyncSession, *, actor: Principal, clock: Clock, inci
         raise _refuse(incident, RESOLVED)
     now = clock.now()
     before = incident.status
-    incident.status, incident.resolution_kind, incident.resolved_at = RESOLVED, "manual", now
-    incident.time_to_resolve_seconds = max((now - incident.first_seen).total_seconds(), 0.0)
-    if incident.acknowledged_at is None:  # resolving is a response too
-        incident.acknowledged_at = now
+    mark_resolved(incident, kind="manual", now=now)
     await changes.record(session, actor=actor, clock=clock, incident=incident, action="resolved", kind="status",
                          body=text or "Resolved", data={"from": before, "to": RESOLVED, "note": bool(text)},
                          audit_details={"from": before, "to": RESOLVED, "note": text[:500]})

@@ -79,12 +79,16 @@ async def list_executions(session: AsyncSession, *, actor: Principal, company_id
     return list((await session.execute(stmt)).scalars())
 
 
+async def lock_execution(session: AsyncSession, execution_id: str) -> Execution | None:
+    """The execution re-read and locked until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    stmt = select(Execution).where(Execution.id == execution_id).with_for_update() \
+        .execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def get_execution(session: AsyncSession, *, actor: Principal, execution_id: str,
                         lock: bool = False) -> Execution:
-    stmt = select(Execution).where(Execution.id == execution_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    execution = (await session.execute(stmt)).scalar_one_or_none()
+    execution = await lock_execution(session, execution_id) if lock else await session.get(Execution, execution_id)
     if execution is None or not actor.sees_company(execution.company_id):
         raise NotFound("execution not found")
     return execution

@@ -39,6 +39,7 @@ from alertwhisperer.remediation.approvals import (
     notify_requester,
     why_not_approver,
 )
+from alertwhisperer.remediation.executions import lock_execution
 from alertwhisperer.remediation.models import GLOBAL_SCOPE, Approval, Execution, Runbook, RunbookVersion
 from alertwhisperer.remediation.policy import APPROVAL_TTL, RemediationPolicy, policy_of
 from alertwhisperer.tenants.models import Company
@@ -247,8 +248,7 @@ async def _binding_refusal(session: AsyncSession, *, settings: Settings, executi
 
 
 async def _load(session: AsyncSession, *, actor: Principal, execution_id: str) -> Execution:
-    execution = (await session.execute(select(Execution).where(Execution.id == execution_id).with_for_update()
-                                       .execution_options(populate_existing=True))).scalar_one_or_none()
+    execution = await lock_execution(session, execution_id)
     if execution is None or not actor.sees_company(execution.company_id) or not execution.approval_required:
         raise NotFound("approval request not found")
     return execution

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alertwhisperer.audit import service as audit
@@ -19,6 +18,7 @@ from alertwhisperer.correlation.models import Incident
 from alertwhisperer.correlation.rows import event_data
 from alertwhisperer.incidents import sla, timeline
 from alertwhisperer.incidents.models import ACTIVE_STATUSES, RESOLVED
+from alertwhisperer.incidents.service import mark_resolved
 from alertwhisperer.notify import service as notify
 from alertwhisperer.realtime.hub import Event, emit
 from alertwhisperer.remediation.executors.base import RunResult
@@ -38,12 +38,6 @@ def what(execution: Execution) -> str:
     return f"{execution.runbook_title or execution.runbook_slug} v{execution.runbook_version} on {execution.asset_name}"
 
 
-async def locked_incident(session: AsyncSession, incident_id: str) -> Incident | None:
-    stmt = select(Incident).where(Incident.id == incident_id).with_for_update() \
-        .execution_options(populate_existing=True)
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
 def _url(execution: Execution) -> str:
     return f"/executions/{execution.id}"
 
@@ -53,7 +47,7 @@ async def self_heal(session: AsyncSession, *, clock: Clock, execution: Execution
     it after the run started). Resolved some other way already: only noted on the timeline."""
     if execution.incident_id is None:
         return
-    incident = await locked_incident(session, execution.incident_id)
+    incident = await sla.locked_incident(session, execution.incident_id)
     if incident is None:
         return
     now = clock.now()
@@ -62,10 +56,7 @@ async def self_heal(session: AsyncSession, *, clock: Clock, execution: Execution
                             "version": execution.runbook_version, "to": RESOLVED, "resolution_kind": SELF_HEALED}
     if incident.status in ACTIVE_STATUSES:
         before = incident.status
-        incident.status, incident.resolution_kind, incident.resolved_at = RESOLVED, SELF_HEALED, now
-        incident.time_to_resolve_seconds = max((now - incident.first_seen).total_seconds(), 0.0)
-        if incident.acknowledged_at is None:
-            incident.acknowledged_at = now
+        mark_resolved(incident, kind=SELF_HEALED, now=now)
         incident.updated_at = now
         await sla.stop(session, incident=incident, now=now)
         await _record_resolution(session, clock=clock, incident=incident, execution=execution,
@@ -109,7 +100,7 @@ async def escalate(session: AsyncSession, *, clock: Clock, execution: Execution,
     is told (kind "escalation"); an unassigned incident is assigned automatically first."""
     if execution.incident_id is None:
         return
-    incident = await locked_incident(session, execution.incident_id)
+    incident = await sla.locked_incident(session, execution.incident_id)
     if incident is None:
         return
     now = clock.now()

@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alertwhisperer.clock import Clock
 from alertwhisperer.remediation import events, states
+from alertwhisperer.remediation.executions import lock_execution
 from alertwhisperer.remediation.executors.base import MAX_OUTPUT, BoundedOutput
-from alertwhisperer.remediation.models import Execution, ExecutionChunk
+from alertwhisperer.remediation.models import ExecutionChunk
 
 log = structlog.get_logger(__name__)
 
@@ -33,13 +34,6 @@ async def next_seq(session: AsyncSession, execution_id: str) -> int:
     last = (await session.execute(select(func.max(ExecutionChunk.seq))
                                   .where(ExecutionChunk.execution_id == execution_id))).scalar_one_or_none()
     return int(last or 0) + 1
-
-
-async def lock_execution(session: AsyncSession, execution_id: str) -> Execution | None:
-    """The execution re-read and locked until the transaction ends (PostgreSQL; SQLite has one writer)."""
-    stmt = select(Execution).where(Execution.id == execution_id).with_for_update() \
-        .execution_options(populate_existing=True)
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 class OutputRecorder:

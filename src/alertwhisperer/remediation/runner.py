@@ -25,17 +25,18 @@ from alertwhisperer.audit import service as audit
 from alertwhisperer.config import Settings
 from alertwhisperer.correlation.models import Incident
 from alertwhisperer.errors import DomainError
-from alertwhisperer.incidents import timeline
+from alertwhisperer.incidents import sla, timeline
 from alertwhisperer.jobs import service as jobs
 from alertwhisperer.jobs.models import Job
 from alertwhisperer.jobs.worker import JobContext, PermanentError
 from alertwhisperer.remediation import access, events, gates, guard, health, hooks, outcomes, runbooks, states
 from alertwhisperer.remediation import spec as specs
+from alertwhisperer.remediation.executions import lock_execution
 from alertwhisperer.remediation.executors import executor_for
 from alertwhisperer.remediation.executors.base import Command, Executor, ExecutorUnavailable, RunResult, Target
 from alertwhisperer.remediation.models import Execution
 from alertwhisperer.remediation.policy import policy_of
-from alertwhisperer.remediation.recorder import OutputRecorder, lock_execution, next_seq
+from alertwhisperer.remediation.recorder import OutputRecorder, next_seq
 from alertwhisperer.tenants.models import Company
 
 log = structlog.get_logger(__name__)
@@ -360,7 +361,7 @@ async def verify_job(ctx: JobContext, job: Job) -> None:
         execution = await lock_execution(session, execution_id)
         if execution is None or execution.health.get("status") != health.PENDING:
             return  # decided already (a repeated job does nothing)
-        incident = await outcomes.locked_incident(session, execution.incident_id) if execution.incident_id else None
+        incident = await sla.locked_incident(session, execution.incident_id) if execution.incident_id else None
         result = health.alert_resolved(incident, since=execution.started_at or execution.dispatched_at)
         await _store_health(session, ctx, execution, result)
         spec_version = execution.runbook_version_id
